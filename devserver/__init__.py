@@ -1,0 +1,1 @@
+"""`make run` without Docker: the template's routes served through the real handlers, on moto."""

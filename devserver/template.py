@@ -1,0 +1,111 @@
+"""What the local server and the tests take from template.yaml: tables, routes, function settings.
+
+One source for the schema: the local store and the tests create their tables from the template's
+own definitions, so nothing drifts from what AWS deploys.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+TEMPLATE = ROOT / "template.yaml"
+
+
+class _CfnLoader(yaml.SafeLoader):
+    """Reads CloudFormation's short tags (!Ref, !GetAtt, !Sub) as their long forms."""
+
+
+def _tag(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> dict[str, Any]:
+    name = "Ref" if suffix == "Ref" else f"Fn::{suffix}"
+    if isinstance(node, yaml.ScalarNode):
+        return {name: loader.construct_scalar(node)}
+    if isinstance(node, yaml.SequenceNode):
+        return {name: loader.construct_sequence(node, deep=True)}
+    return {name: loader.construct_mapping(node, deep=True)}  # type: ignore[arg-type]
+
+
+_CfnLoader.add_multi_constructor("!", _tag)
+
+
+@lru_cache(maxsize=1)
+def template() -> dict[str, Any]:
+    return yaml.load(TEMPLATE.read_text(), Loader=_CfnLoader)  # noqa: S506 - a safe loader with CFN tags
+
+
+def resources(kind: str) -> dict[str, dict[str, Any]]:
+    return {name: r for name, r in template()["Resources"].items() if r["Type"] == kind}
+
+
+def environment(table_names: dict[str, str]) -> dict[str, str]:
+    """The functions' environment as the template sets it, with tables named by `table_names`."""
+    parameters = template().get("Parameters", {})
+    variables = template()["Globals"]["Function"]["Environment"]["Variables"]
+    env = {}
+    for name, value in variables.items():
+        if isinstance(value, dict) and "Ref" in value:
+            ref = value["Ref"]
+            value = table_names[ref] if ref in table_names else parameters[ref]["Default"]
+        env[name] = str(value)
+    return env
+
+
+def table_env_names() -> dict[str, str]:
+    """{table logical id: the environment variable that names it}."""
+    variables = template()["Globals"]["Function"]["Environment"]["Variables"]
+    return {
+        v["Ref"]: k
+        for k, v in variables.items()
+        if isinstance(v, dict) and v.get("Ref") in resources("AWS::DynamoDB::Table")
+    }
+
+
+def create_table_requests(table_names: dict[str, str]) -> list[dict[str, Any]]:
+    """boto3 `create_table` arguments for every table of the template."""
+    requests = []
+    for logical_id, resource in resources("AWS::DynamoDB::Table").items():
+        props = resource["Properties"]
+        request: dict[str, Any] = {
+            "TableName": table_names[logical_id],
+            "AttributeDefinitions": props["AttributeDefinitions"],
+            "KeySchema": props["KeySchema"],
+            "BillingMode": props["BillingMode"],
+        }
+        if "GlobalSecondaryIndexes" in props:
+            request["GlobalSecondaryIndexes"] = props["GlobalSecondaryIndexes"]
+        requests.append(request)
+    return requests
+
+
+@dataclass(frozen=True)
+class Route:
+    method: str
+    path: str
+    module: str  # e.g. functions.mis_import.app
+    handler: str
+    api_key_required: bool
+
+    @property
+    def pattern(self) -> re.Pattern[str]:
+        return re.compile("^" + re.sub(r"\\\{(\w+)\\\}", r"(?P<\1>[^/]+)", re.escape(self.path)) + "$")
+
+
+def routes() -> list[Route]:
+    found = []
+    for resource in resources("AWS::Serverless::Function").values():
+        props = resource["Properties"]
+        module = props["CodeUri"].strip("/").replace("/", ".") + "." + props["Handler"].split(".")[0]
+        handler = props["Handler"].split(".")[-1]
+        for event in props.get("Events", {}).values():
+            if event["Type"] != "Api":
+                continue
+            spec = event["Properties"]
+            key_required = bool(spec.get("Auth", {}).get("ApiKeyRequired", False))
+            found.append(Route(spec["Method"].upper(), spec["Path"], module, handler, key_required))
+    return found

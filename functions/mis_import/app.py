@@ -1,0 +1,29 @@
+"""POST /services/import.php: a clinic's MIS pushes a MediExchange document."""
+
+from aws_lambda_powertools import Metrics, Tracer
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.metrics import MetricUnit
+from mediexchange import importing
+from mediexchange.protocol.writing import import_result, serialize
+from mediexchange.web import handler_for, logger, xml_document, xml_resolver, xml_response
+
+tracer = Tracer()
+metrics = Metrics(namespace="MediExchange", service="import")
+app = xml_resolver("ImportResult")
+
+
+@app.post("/services/import.php")
+def import_php() -> Response:
+    document, charset = xml_document(app.current_event)
+    clinic, report = importing.import_document(document, charset)
+    sections = [s for s in (report.groups, report.resources, report.schedules, report.appointments) if s]
+    written = sum(s.written for s in sections)
+    metrics.add_metric("ItemsWritten", MetricUnit.Count, written)
+    metrics.add_metric("ItemsDeleted", MetricUnit.Count, sum(s.deleted for s in sections))
+    logger.info(
+        "import applied", extra={"clinic_id": clinic.clinic_id, "import_id": report.import_id, "written": written}
+    )
+    return xml_response(200, serialize(import_result(report)))
+
+
+lambda_handler = metrics.log_metrics(tracer.capture_lambda_handler(handler_for(app)))

@@ -1,0 +1,62 @@
+"""The export use case: a clinic's orders changed within a window, as a MediExchange document."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from mediexchange.errors import BadRequest, MissingClientKey
+from mediexchange.importing import authenticate
+from mediexchange.protocol.writing import export_document, serialize
+from mediexchange.store import orders
+from mediexchange.timeutil import zone
+
+ENCODINGS = {"utf-8": "utf-8", "utf8": "utf-8", "windows-1251": "windows-1251", "cp1251": "windows-1251"}
+_UNIX_SECONDS = re.compile(r"[+-]?\d{1,12}")
+
+
+@dataclass(frozen=True, slots=True)
+class ExportRequest:
+    client_key: str
+    start: int
+    end: int | None
+    encoding: str
+
+
+def _seconds(params: Mapping[str, str], name: str) -> int | None:
+    raw = params.get(name, "").strip()
+    if not raw:
+        return None
+    if not _UNIX_SECONDS.fullmatch(raw):
+        raise BadRequest(f"{name} must be unix seconds (an integer), got {raw!r}")
+    return int(raw)
+
+
+def parse_request(params: Mapping[str, str]) -> ExportRequest:
+    """Check the export parameters; `end` missing or empty means everything from `start` on."""
+    client_key = params.get("client_key", "").strip()
+    if not client_key:
+        raise MissingClientKey("the client_key parameter is required")
+    start = _seconds(params, "start")
+    if start is None:
+        raise BadRequest("the start parameter is required (unix seconds)")
+    end = _seconds(params, "end")
+    if end is not None and end < start:
+        raise BadRequest(f"end ({end}) is before start ({start})")
+    requested = params.get("encoding", "").strip().lower() or "utf-8"
+    if requested not in ENCODINGS:
+        raise BadRequest(f"encoding must be utf-8 or windows-1251, got {requested!r}")
+    return ExportRequest(client_key, start, end, ENCODINGS[requested])
+
+
+def export_orders(params: Mapping[str, str]) -> tuple[bytes, str]:
+    """The export document's bytes and their encoding."""
+    request = parse_request(params)
+    clinic = authenticate(request.client_key)
+    changed = sorted(
+        orders.changed_between(clinic.clinic_id, request.start, request.end),
+        key=lambda order: (order.last_changed, order.id),
+    )
+    document = export_document(request.client_key, changed, zone(clinic.timezone))
+    return serialize(document, request.encoding), request.encoding

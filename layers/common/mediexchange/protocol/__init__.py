@@ -1,0 +1,1 @@
+"""The MediExchange XML: reading requests into typed records and writing answers. No AWS here."""

@@ -1,0 +1,399 @@
+"""Reading a parsed MediExchange document into typed records, collecting every problem found.
+
+Names of elements and attributes are matched case-insensitively (the seed's table says `id`, its
+sample sends `ID`). Every record is checked; one with an error is left out and the error kept,
+so a rejected import reports everything wrong with it at once.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import TypeVar
+from zoneinfo import ZoneInfo
+
+from lxml import etree
+
+from mediexchange.errors import BadRequest, InvalidRecords, MissingClientKey
+from mediexchange.records import (
+    Appointment,
+    Document,
+    Group,
+    Issue,
+    OrderChange,
+    OrderStatus,
+    Resource,
+    Schedule,
+    SyncMode,
+    Window,
+)
+from mediexchange.timeutil import NonexistentLocalTime, localize
+
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+MAX_TEXT = 1000  # characters of one text value; keeps every stored item far below DynamoDB's 400 KB
+MINUTES_PER_DAY = 1440
+
+ROOT = "mediexchange"
+# section element (lower case) -> (name used in answers, record element)
+SECTIONS = {
+    "resourcegroups": ("ResourceGroups", "rg"),
+    "resources": ("Resources", "r"),
+    "schedules": ("Schedules", "s"),
+    "appointments": ("Appointments", "a"),
+    "orders": ("Orders", "o"),
+}
+# Attributes of `o` that the portal exports and an MIS may send back as they were: known, ignored.
+ORDER_ECHOED = frozenset(
+    [
+        "user_id",
+        "user_name",
+        "order_date",
+        "resource_name",
+        "resource_id",
+        "type",
+        "name1",
+        "name2",
+        "name3",
+        "aim",
+        "phone",
+        "city",
+        "address",
+        "email",
+        "comment",
+    ]
+)
+TIME_RULE_ALIASES = {
+    "w_starttime": "w_start",
+    "w_endtime": "w_end",
+    "b_starttime": "b_start",
+    "b_endtime": "b_end",
+}
+
+_INT = re.compile(r"[+-]?\d{1,19}")
+_DATE = re.compile(r"(\d{1,2})\.(\d{1,2})\.(\d{4})")
+_TIME = re.compile(r"(\d{1,2}):(\d{2})")
+_DATETIME = re.compile(r"(\d{1,2})\.(\d{1,2})\.(\d{4}) +(\d{1,2}):(\d{2})(?::(\d{2}))?")
+
+T = TypeVar("T")
+
+
+def local_name(element: etree._Element) -> str:
+    return etree.QName(element).localname.lower()
+
+
+def client_key_of(root: etree._Element) -> str:
+    """The ClientKey of a document; checks the root first, as nothing else can be read without it."""
+    if not isinstance(root.tag, str) or local_name(root) != ROOT:
+        raise BadRequest(f"the root element must be MediExchange, not {etree.QName(root).localname}")
+    key = next((v.strip() for k, v in root.attrib.items() if etree.QName(k).localname.lower() == "clientkey"), "")
+    if not key:
+        raise MissingClientKey("the MediExchange element has no ClientKey attribute")
+    return key
+
+
+class RecordError(Exception):
+    """One bad attribute of one record; the reader turns it into an Issue located at the record."""
+
+    def __init__(self, message: str, line: int | None = None) -> None:
+        super().__init__(message)
+        self.line = line
+
+
+# How messages spell attributes a document did not give (the seed's own spelling).
+SPELLING = {"receptiondatetime": "ReceptionDateTime", "lastchangedon": "LastChangedOn", "syncmode": "SyncMode"}
+
+
+@dataclass
+class Attributes:
+    """The attributes of one element, by lower-case name, read and checked one by one.
+
+    Messages name an attribute as the document spelled it.
+    """
+
+    element: etree._Element
+    values: dict[str, str]
+    spelled: dict[str, str] = field(default_factory=dict)
+
+    def name(self, key: str) -> str:
+        return self.spelled.get(key) or SPELLING.get(key, key)
+
+    def text(self, name: str, required: bool = True, max_length: int = MAX_TEXT) -> str:
+        value = self.values.get(name, "").strip()
+        if required and not value:
+            raise RecordError(f"attribute {self.name(name)} is required")
+        if len(value) > max_length:
+            raise RecordError(f"attribute {self.name(name)} is longer than {max_length} characters")
+        return value
+
+    def optional(self, name: str, read: Callable[[str], T]) -> T | None:
+        """An optional attribute: absent or empty means not given."""
+        return read(name) if self.values.get(name, "").strip() else None
+
+    def integer(self, name: str, low: int = INT64_MIN, high: int = INT64_MAX) -> int:
+        raw = self.text(name)
+        if not _INT.fullmatch(raw):
+            raise RecordError(f"attribute {self.name(name)} must be an integer, got {raw!r}")
+        value = int(raw)
+        if not low <= value <= high:
+            raise RecordError(f"attribute {self.name(name)} must be from {low} to {high}, got {value}")
+        return value
+
+    def date(self, name: str) -> dt.date:
+        raw = self.text(name)
+        match = _DATE.fullmatch(raw)
+        if not match:
+            raise RecordError(f"attribute {self.name(name)} must be a date DD.MM.YYYY, got {raw!r}")
+        day, month, year = map(int, match.groups())
+        return _checked(self.name(name), raw, lambda: dt.date(year, month, day))
+
+    def local_datetime(self, name: str) -> dt.datetime:
+        raw = self.text(name)
+        match = _DATETIME.fullmatch(raw)
+        if not match:
+            raise RecordError(f"attribute {self.name(name)} must be a date and time DD.MM.YYYY HH:MM:SS, got {raw!r}")
+        day, month, year, hour, minute = map(int, match.groups()[:5])
+        second = int(match.group(6) or 0)
+        return _checked(self.name(name), raw, lambda: dt.datetime(year, month, day, hour, minute, second))
+
+    def minutes_of_day(self, name: str, allow_end_of_day: bool = False) -> int:
+        raw = self.text(name)
+        match = _TIME.fullmatch(raw)
+        hour, minute = map(int, match.groups()) if match else (-1, -1)
+        if raw == "24:00" and allow_end_of_day:
+            return MINUTES_PER_DAY
+        if not (0 <= hour <= 23 and 0 <= minute <= 59):
+            raise RecordError(f"attribute {self.name(name)} must be a time HH:MM from 00:00 to 23:59, got {raw!r}")
+        return hour * 60 + minute
+
+
+def _checked(name: str, raw: str, make: Callable[[], T]) -> T:
+    try:
+        return make()
+    except ValueError:
+        raise RecordError(f"attribute {name} is not a real date or time: {raw!r}") from None
+
+
+@dataclass
+class DocumentReader:
+    tz: ZoneInfo
+    errors: list[Issue] = field(default_factory=list)
+    warnings: list[Issue] = field(default_factory=list)
+
+    # -- element plumbing ----------------------------------------------------------------------
+
+    def attributes(
+        self, element: etree._Element, section: str, known: frozenset[str], aliases: dict[str, str] | None = None
+    ) -> Attributes:
+        values: dict[str, str] = {}
+        spelled: dict[str, str] = {}
+        for raw_name, value in element.attrib.items():
+            given = etree.QName(raw_name).localname.lower()
+            name = (aliases or {}).get(given, given)
+            if name in values:
+                raise RecordError(f"attribute {name} is given more than once")
+            if name not in known:
+                self.warn("unknown_attribute", f"unknown attribute {given} ignored", element, section)
+                continue
+            values[name] = value
+            spelled[name] = etree.QName(raw_name).localname
+        return Attributes(element, values, spelled)
+
+    def warn(
+        self, code: str, message: str, element: etree._Element, section: str, record_id: str | None = None
+    ) -> None:
+        self.warnings.append(Issue(code, message, element.sourceline, section, record_id))
+
+    def records(
+        self, section_element: etree._Element, section: str, tag: str, read: Callable[[etree._Element], T]
+    ) -> Iterator[T]:
+        """Every well-formed record of a section; the rest become errors."""
+        for element in section_element:
+            if not isinstance(element.tag, str):
+                continue
+            if local_name(element) != tag:
+                self.warn(
+                    "unknown_element", f"unknown element {etree.QName(element).localname} ignored", element, section
+                )
+                continue
+            try:
+                yield read(element)
+            except RecordError as exc:
+                record_id = next((v.strip() for k, v in element.attrib.items() if k.lower() == "id"), None)
+                line = exc.line or element.sourceline
+                self.errors.append(Issue("invalid_record", str(exc), line, section, record_id))
+
+    def unique(self, records: list[T], section: str, key: Callable[[T], str]) -> tuple[T, ...]:
+        first_line: dict[str, int] = {}
+        for record in records:
+            record_key = key(record)
+            line = record.line
+            if record_key in first_line:
+                message = f"duplicate id {record_key} (first at line {first_line[record_key]})"
+                self.errors.append(Issue("invalid_record", message, line, section, record_key))
+            else:
+                first_line[record_key] = line
+        return tuple(records)
+
+    # -- records -------------------------------------------------------------------------------
+
+    def group(self, element: etree._Element) -> Group:
+        a = self.attributes(element, "ResourceGroups", frozenset({"id", "name", "pos"}))
+        return Group(a.integer("id"), a.text("name"), a.optional("pos", a.integer) or 0, element.sourceline)
+
+    def resource(self, element: etree._Element) -> Resource:
+        a = self.attributes(element, "Resources", frozenset({"id", "name", "time_step", "group_id", "pos"}))
+        return Resource(
+            id=a.integer("id"),
+            name=a.text("name"),
+            time_step=a.integer("time_step", 1, MINUTES_PER_DAY),
+            group_id=a.optional("group_id", a.integer),
+            pos=a.optional("pos", a.integer) or 0,
+            line=element.sourceline,
+        )
+
+    def schedule(self, element: etree._Element) -> Schedule:
+        a = self.attributes(element, "Schedules", frozenset({"id", "date", "resource_id"}))
+        schedule_id, date, resource_id = a.integer("id"), a.date("date"), a.integer("resource_id")
+        windows = []
+        for child in element:
+            if not isinstance(child.tag, str):
+                continue
+            if local_name(child) != "time_rules":
+                self.warn(
+                    "unknown_element", f"unknown element {etree.QName(child).localname} ignored", child, "Schedules"
+                )
+                continue
+            try:
+                windows.append(self.window(child))
+            except RecordError as exc:
+                raise RecordError(f"time_rules: {exc}", child.sourceline) from None
+        if not windows:
+            raise RecordError("a schedule needs at least one time_rules element")
+        return Schedule(schedule_id, date, resource_id, tuple(windows), element.sourceline)
+
+    def window(self, element: etree._Element) -> Window:
+        a = self.attributes(
+            element, "Schedules", frozenset({"w_start", "w_end", "b_start", "b_end"}), TIME_RULE_ALIASES
+        )
+        start, end = a.minutes_of_day("w_start"), a.minutes_of_day("w_end", allow_end_of_day=True)
+        if end <= start:
+            raise RecordError(f"w_end must be after w_start ({a.text('w_start')}-{a.text('w_end')})")
+        break_start = a.optional("b_start", a.minutes_of_day)
+        break_end = a.optional("b_end", lambda n: a.minutes_of_day(n, allow_end_of_day=True))
+        if (break_start is None) != (break_end is None):
+            raise RecordError("b_start and b_end go together: give both or neither")
+        if break_start is not None and break_end is not None and not start <= break_start < break_end <= end:
+            raise RecordError("the break must end after it starts and lie inside the working hours")
+        return Window(start, end, break_start, break_end)
+
+    def appointment(self, element: etree._Element) -> Appointment:
+        known = frozenset({"tablename", "id", "resource_id", "receptiondatetime", "duration", "title"})
+        a = self.attributes(element, "Appointments", known)
+        start = a.local_datetime("receptiondatetime")
+        self.exists_locally(start, "ReceptionDateTime")
+        return Appointment(
+            tablename=a.text("tablename"),
+            id=a.integer("id"),
+            resource_id=a.integer("resource_id"),
+            start=start,
+            duration=a.integer("duration", 1, MINUTES_PER_DAY),
+            title=a.text("title", required=False),
+            line=element.sourceline,
+        )
+
+    def order(self, element: etree._Element) -> OrderChange:
+        known = frozenset({"id", "status", "lastchangedon", "reception_datetime", "duration", "mw_resource_id"})
+        a = self.attributes(element, "Orders", known | ORDER_ECHOED)
+        status = a.integer("status")
+        if status not in {s.value for s in OrderStatus}:
+            raise RecordError(f"attribute status must be 0 (received), 1 (accepted) or 3 (rejected), got {status}")
+        last_changed = a.local_datetime("lastchangedon")
+        self.exists_locally(last_changed, "LastChangedOn")
+        reception = a.optional("reception_datetime", a.local_datetime)
+        if reception is not None:
+            self.exists_locally(reception, "reception_datetime")
+        return OrderChange(
+            id=a.integer("id"),
+            status=OrderStatus(status),
+            last_changed=last_changed,
+            reception=reception,
+            duration=a.optional("duration", lambda n: a.integer(n, 1, MINUTES_PER_DAY)),
+            mw_resource_id=a.optional("mw_resource_id", a.integer),
+            line=element.sourceline,
+        )
+
+    def exists_locally(self, local: dt.datetime, name: str) -> None:
+        try:
+            localize(local, self.tz)
+        except NonexistentLocalTime as exc:
+            raise RecordError(f"attribute {name}: {exc}") from None
+
+    # -- the document --------------------------------------------------------------------------
+
+    def read(self, root: etree._Element) -> Document:
+        client_key = client_key_of(root)
+        for name in root.attrib:
+            if etree.QName(name).localname.lower() != "clientkey":
+                self.warn("unknown_attribute", f"unknown attribute {name} ignored", root, "MediExchange")
+        found: dict[str, etree._Element] = {}
+        for element in root:
+            if not isinstance(element.tag, str):
+                continue
+            name = local_name(element)
+            if name not in SECTIONS:
+                self.warn(
+                    "unknown_element",
+                    f"unknown section {etree.QName(element).localname} ignored",
+                    element,
+                    "MediExchange",
+                )
+            elif name in found:
+                section = SECTIONS[name][0]
+                message = f"section {section} appears more than once (first at line {found[name].sourceline})"
+                self.errors.append(Issue("invalid_record", message, element.sourceline, section))
+            else:
+                found[name] = element
+
+        def section(name: str, read: Callable[[etree._Element], T], key: Callable[[T], str]) -> tuple[T, ...] | None:
+            if name not in found:
+                return None
+            title, tag = SECTIONS[name]
+            return self.unique(list(self.records(found[name], title, tag, read)), title, key)
+
+        sync_mode = SyncMode.DIFF
+        if "appointments" in found:
+            sync_mode = self.sync_mode(found["appointments"])
+        document = Document(
+            client_key=client_key,
+            groups=section("resourcegroups", self.group, lambda r: str(r.id)),
+            resources=section("resources", self.resource, lambda r: str(r.id)),
+            schedules=section("schedules", self.schedule, lambda r: str(r.id)),
+            appointments=section("appointments", self.appointment, lambda r: r.key),
+            sync_mode=sync_mode,
+            orders=section("orders", self.order, lambda r: str(r.id)),
+            warnings=tuple(sorted(self.warnings, key=lambda w: w.line or 0)),
+        )
+        if self.errors:
+            count = len(self.errors)
+            raise InvalidRecords(f"{count} invalid record{'s' if count > 1 else ''}; nothing was imported", self.errors)
+        return document
+
+    def sync_mode(self, element: etree._Element) -> SyncMode:
+        try:
+            raw = self.attributes(element, "Appointments", frozenset({"syncmode"})).text("syncmode", required=False)
+        except RecordError as exc:
+            self.errors.append(Issue("invalid_record", str(exc), element.sourceline, "Appointments"))
+            return SyncMode.DIFF
+        try:
+            return SyncMode(raw.lower() or SyncMode.DIFF.value)
+        except ValueError:
+            message = f"SyncMode must be full or diff, got {raw!r}"
+            self.errors.append(Issue("invalid_record", message, element.sourceline, "Appointments"))
+            return SyncMode.DIFF
+
+
+def read_document(root: etree._Element, tz: ZoneInfo) -> Document:
+    """The whole document, validated; raises InvalidRecords with every error found."""
+    return DocumentReader(tz).read(root)

@@ -1,0 +1,1 @@
+"""DynamoDB: the PynamoDB models and the batched, retried, conditional writes over them."""

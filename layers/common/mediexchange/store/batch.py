@@ -1,0 +1,97 @@
+"""The bulk write path: BatchWriteItem, 25 items a call, several calls at once, retried with backoff.
+
+PynamoDB's own batch writer resends unprocessed items at once, with no backoff; under throttling
+that only burns capacity. Here each chunk's `UnprocessedItems` and throttling errors are retried
+with exponential backoff and full jitter, and a chunk that never drains fails the whole write.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from functools import lru_cache
+from typing import Any
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+
+from mediexchange.config import settings
+from mediexchange.errors import StoreUnavailable
+
+BATCH_SIZE = 25  # DynamoDB's limit per BatchWriteItem
+MAX_ATTEMPTS = 8
+BASE_DELAY = 0.05
+MAX_DELAY = 5.0
+RETRYABLE_CODES = frozenset(
+    {
+        "ProvisionedThroughputExceededException",
+        "ThrottlingException",
+        "RequestLimitExceeded",
+        "InternalServerError",
+        "ServiceUnavailable",
+    }
+)
+
+WriteRequest = dict[str, Any]
+
+
+@lru_cache(maxsize=1)
+def dynamodb_client() -> Any:
+    config = Config(retries={"mode": "standard", "max_attempts": 3}, max_pool_connections=32)
+    return boto3.client("dynamodb", region_name=settings.region, endpoint_url=settings.endpoint_url, config=config)
+
+
+def put_request(item: dict[str, Any]) -> WriteRequest:
+    return {"PutRequest": {"Item": item}}
+
+
+def delete_request(key: dict[str, Any]) -> WriteRequest:
+    return {"DeleteRequest": {"Key": key}}
+
+
+def backoff(attempt: int, rand: Callable[[], float] = random.random) -> float:
+    """Full jitter: a random delay up to an exponentially growing cap."""
+    return rand() * min(MAX_DELAY, BASE_DELAY * 2**attempt)
+
+
+def write_all(
+    table: str,
+    requests: Sequence[WriteRequest],
+    *,
+    client: Any = None,
+    parallelism: int | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> int:
+    """Write every request; returns the number of BatchWriteItem calls made. Raises StoreUnavailable."""
+    if not requests:
+        return 0
+    client = client or dynamodb_client()
+    chunks = [list(requests[i : i + BATCH_SIZE]) for i in range(0, len(requests), BATCH_SIZE)]
+    workers = min(parallelism or settings.write_parallelism, len(chunks))
+    if workers == 1:
+        return sum(_write_chunk(client, table, chunk, sleep) for chunk in chunks)
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        return sum(pool.map(lambda chunk: _write_chunk(client, table, chunk, sleep), chunks))
+
+
+def _write_chunk(client: Any, table: str, chunk: list[WriteRequest], sleep: Callable[[float], None]) -> int:
+    pending, calls = chunk, 0
+    for attempt in range(MAX_ATTEMPTS):
+        if attempt:
+            sleep(backoff(attempt))
+        calls += 1
+        try:
+            response = client.batch_write_item(RequestItems={table: pending})
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") not in RETRYABLE_CODES:
+                raise
+            continue
+        except BotoCoreError:  # connection errors and timeouts: the same request may be resent safely
+            continue
+        pending = response.get("UnprocessedItems", {}).get(table, [])
+        if not pending:
+            return calls
+    raise StoreUnavailable("the store is busy; nothing accepted was lost, send the document again later", retry_after=5)

@@ -1,0 +1,168 @@
+"""What the MIS syncs, as items of the Records table: keys, content, hashes, and reading them back."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import zlib
+from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any
+
+from mediexchange.records import Appointment, Group, Resource, Schedule, Window
+from mediexchange.store.batch import delete_request, dynamodb_client, put_request
+from mediexchange.store.models import RecordModel, ResourceIdentityModel
+from mediexchange.sync import content_hash
+
+SyncedRecord = Group | Resource | Schedule | Appointment
+
+
+class Kind(Enum):
+    """A kind of synced record: its key prefix and how many partitions a clinic's items spread over.
+
+    Groups and resources are few; schedules and appointments of a big clinic run to 10^5 items, and
+    one partition takes at most 1,000 writes a second, so they spread over many.
+    """
+
+    GROUPS = ("G", 1)
+    RESOURCES = ("R", 1)
+    SCHEDULES = ("S", 32)
+    APPOINTMENTS = ("A", 32)
+
+    def __init__(self, prefix: str, shards: int) -> None:
+        self.prefix = prefix
+        self.shards = shards
+
+    def partition(self, clinic_id: str, record_key: str) -> str:
+        shard = zlib.crc32(record_key.encode()) % self.shards
+        return f"{clinic_id}#{self.prefix}#{shard}"
+
+    def partitions(self, clinic_id: str) -> list[str]:
+        return [f"{clinic_id}#{self.prefix}#{shard}" for shard in range(self.shards)]
+
+
+def record_key(record: SyncedRecord) -> str:
+    return record.key if isinstance(record, Appointment) else str(record.id)
+
+
+def content(record: SyncedRecord) -> dict[str, Any]:
+    """The canonical content of a record: what is stored and what its hash covers."""
+    if isinstance(record, Group):
+        return {"id": record.id, "name": record.name, "pos": record.pos}
+    if isinstance(record, Resource):
+        return {
+            "id": record.id,
+            "name": record.name,
+            "time_step": record.time_step,
+            "group_id": record.group_id,
+            "pos": record.pos,
+        }
+    if isinstance(record, Schedule):
+        return {
+            "id": record.id,
+            "date": record.date.isoformat(),
+            "resource_id": record.resource_id,
+            "windows": [[w.start, w.end, w.break_start, w.break_end] for w in record.windows],
+        }
+    return {
+        "tablename": record.tablename,
+        "id": record.id,
+        "resource_id": record.resource_id,
+        "start": record.start.isoformat(),
+        "duration": record.duration,
+        "title": record.title,
+    }
+
+
+def from_content(kind: Kind, data: dict[str, Any]) -> SyncedRecord:
+    if kind is Kind.GROUPS:
+        return Group(data["id"], data["name"], data["pos"])
+    if kind is Kind.RESOURCES:
+        return Resource(data["id"], data["name"], data["time_step"], data["group_id"], data["pos"])
+    if kind is Kind.SCHEDULES:
+        windows = tuple(Window(*w) for w in data["windows"])
+        return Schedule(data["id"], dt.date.fromisoformat(data["date"]), data["resource_id"], windows)
+    return Appointment(
+        data["tablename"],
+        data["id"],
+        data["resource_id"],
+        dt.datetime.fromisoformat(data["start"]),
+        data["duration"],
+        data["title"],
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Desired:
+    """A record as the import wants it stored: its key, its hash and the item to write."""
+
+    key: str
+    digest: str
+    record: SyncedRecord
+
+
+def desired(records: Iterable[SyncedRecord]) -> dict[str, Desired]:
+    result = {}
+    for record in records:
+        key = record_key(record)
+        result[key] = Desired(key, content_hash(content(record)), record)
+    return result
+
+
+def put_item(clinic_id: str, kind: Kind, wanted: Desired) -> dict[str, Any]:
+    record = wanted.record
+    data = content(record)
+    item = RecordModel(
+        kind.partition(clinic_id, wanted.key),
+        wanted.key,
+        h=wanted.digest,
+        d=json.dumps(data, ensure_ascii=False, separators=(",", ":")),
+    )
+    if isinstance(record, Schedule | Appointment):
+        item.rk = f"{clinic_id}#{record.resource_id}"
+        item.at = data["date"] if isinstance(record, Schedule) else data["start"]
+    return put_request(item.serialize())
+
+
+def delete_item(clinic_id: str, kind: Kind, key: str) -> dict[str, Any]:
+    return delete_request({"pk": {"S": kind.partition(clinic_id, key)}, "sk": {"S": key}})
+
+
+def _query(partition: str, projection: str) -> Iterator[dict[str, Any]]:
+    paginator = dynamodb_client().get_paginator("query")
+    for page in paginator.paginate(
+        TableName=RecordModel.Meta.table_name,
+        KeyConditionExpression="pk = :pk",
+        ExpressionAttributeValues={":pk": {"S": partition}},
+        ProjectionExpression=projection,
+        ConsistentRead=True,
+    ):
+        yield from page["Items"]
+
+
+def _query_all(clinic_id: str, kind: Kind, projection: str) -> list[dict[str, Any]]:
+    partitions = kind.partitions(clinic_id)
+    if len(partitions) == 1:
+        return list(_query(partitions[0], projection))
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        return [item for items in pool.map(lambda p: list(_query(p, projection)), partitions) for item in items]
+
+
+def stored_hashes(clinic_id: str, kind: Kind) -> dict[str, str]:
+    """{record key: content hash} of everything of a kind the clinic has; strongly consistent."""
+    return {item["sk"]["S"]: item["h"]["S"] for item in _query_all(clinic_id, kind, "sk, h")}
+
+
+def stored_records(clinic_id: str, kind: Kind) -> list[SyncedRecord]:
+    return [from_content(kind, json.loads(item["d"]["S"])) for item in _query_all(clinic_id, kind, "d")]
+
+
+def resource_identities(clinic_id: str) -> dict[int, int]:
+    """{MIS resource id: portal resource id} of every resource the clinic ever imported."""
+    return {int(i.sk): int(i.portal_id) for i in ResourceIdentityModel.query(f"{clinic_id}#RID", consistent_read=True)}
+
+
+def identity_item(clinic_id: str, mis_id: int, portal_id: int) -> dict[str, Any]:
+    return put_request(ResourceIdentityModel(f"{clinic_id}#RID", str(mis_id), portal_id=portal_id).serialize())

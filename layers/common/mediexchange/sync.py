@@ -1,0 +1,94 @@
+"""What an import changes, decided without touching a store. Pure.
+
+The store gives the content hashes of what it holds; these functions say what to write and what
+to delete so that the stored set becomes what the document asks for, and what each order change does.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, replace
+from enum import StrEnum
+from typing import Any
+
+from mediexchange.records import Document, Issue, Order, OrderChange, OrderStatus
+
+
+def content_hash(content: Mapping[str, Any]) -> str:
+    """A stable fingerprint of a record's canonical content: equal content, equal hash."""
+    canonical = json.dumps(content, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()[:32]
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """Keys whose items must be written (new or changed) and keys whose items must be deleted."""
+
+    writes: tuple[str, ...]
+    deletes: tuple[str, ...]
+
+
+def plan_sync(desired: Mapping[str, str], stored: Mapping[str, str], replace_all: bool) -> Plan:
+    """Compare desired and stored {key: content hash}; `replace_all` also deletes what was not sent."""
+    writes = tuple(key for key, digest in desired.items() if stored.get(key) != digest)
+    deletes = tuple(key for key in stored if key not in desired) if replace_all else ()
+    return Plan(writes, deletes)
+
+
+class OrderOutcome(StrEnum):
+    UPDATED = "updated"
+    UNCHANGED = "unchanged"
+    CONFLICT = "conflict"
+    UNKNOWN = "unknown"
+
+
+def decide_order_change(
+    stored: Order | None, change: OrderChange, change_stamp: int, now: int
+) -> tuple[OrderOutcome, Order | None]:
+    """What one MIS change does to a stored order, and the order as it would be afterwards.
+
+    `change_stamp` is the change's LastChangedOn as unix seconds. Asking for what is stored is
+    harmless whatever its stamp; otherwise an older stamp than the stored one loses (the patient
+    or the portal changed the order since the MIS read it).
+    """
+    if stored is None:
+        return OrderOutcome.UNKNOWN, None
+    wanted = replace(
+        stored,
+        status=change.status,
+        reception=change.reception if change.reception is not None else stored.reception,
+        duration=change.duration if change.duration is not None else stored.duration,
+        mw_resource_id=change.mw_resource_id if change.mw_resource_id is not None else stored.mw_resource_id,
+    )
+    if wanted == stored:
+        return OrderOutcome.UNCHANGED, stored
+    if change_stamp < stored.last_changed:
+        return OrderOutcome.CONFLICT, stored
+    return OrderOutcome.UPDATED, replace(wanted, last_changed=now)
+
+
+def holds_slot(status: OrderStatus) -> bool:
+    """A received or accepted order holds its time; a rejected one frees it."""
+    return status is not OrderStatus.REJECTED
+
+
+def reference_warnings(document: Document, group_ids: Iterable[int], resource_ids: Iterable[int]) -> list[Issue]:
+    """References to groups and resources that neither the document nor the store knows.
+
+    `group_ids` / `resource_ids` are what the clinic will have after this import.
+    """
+    groups, resources = set(group_ids), set(resource_ids)
+    warnings = [
+        Issue("unknown_group", f"group_id {r.group_id} is not a known resource group", r.line, "Resources", str(r.id))
+        for r in document.resources or ()
+        if r.group_id is not None and r.group_id not in groups
+    ]
+    for section, records in (("Schedules", document.schedules or ()), ("Appointments", document.appointments or ())):
+        for record in records:
+            if record.resource_id not in resources:
+                record_id = record.key if hasattr(record, "key") else str(record.id)
+                message = f"resource_id {record.resource_id} is not a known resource"
+                warnings.append(Issue("unknown_resource", message, record.line, section, record_id))
+    return warnings

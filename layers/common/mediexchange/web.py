@@ -1,0 +1,173 @@
+"""HTTP adapters shared by the functions: request bodies as bytes, XML answers, one error map."""
+
+from __future__ import annotations
+
+import base64
+import email.message
+import email.parser
+import email.policy
+import traceback
+import zlib
+from collections.abc import Callable
+from urllib.parse import parse_qsl
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
+from aws_lambda_powertools.utilities.data_classes.common import BaseProxyEvent
+
+from mediexchange.config import settings
+from mediexchange.errors import BadRequest, ServiceError, TooLarge, UnsupportedMediaType
+from mediexchange.protocol.writing import error_result, serialize
+from mediexchange.records import Issue
+
+logger = Logger(service="mediexchange")
+
+FORM = "application/x-www-form-urlencoded"
+MULTIPART = "multipart/form-data"
+XML_TYPES = frozenset({"application/xml", "text/xml"})
+
+
+def xml_response(status: int, body: bytes, encoding: str = "utf-8", retry_after: int | None = None) -> Response:
+    headers = {"Retry-After": str(retry_after)} if retry_after is not None else None
+    # Bytes, not str: the API answers them base64-encoded, so a windows-1251 body arrives intact.
+    return Response(status, f"application/xml; charset={encoding}", body, headers)
+
+
+def raw_body(event: BaseProxyEvent, limit: int | None = None) -> bytes:
+    """The request body as the client sent it, gzip inflated, never decoded to text."""
+    limit = limit or settings.max_document_bytes
+    body = event.body or ""
+    data = base64.b64decode(body) if event.is_base64_encoded else body.encode("utf-8")
+    if len(data) > limit:
+        raise TooLarge(f"the request body is larger than {limit} bytes")
+    encoding = (event.headers.get("content-encoding") or "").strip().lower()
+    if encoding in ("", "identity"):
+        return data
+    if encoding != "gzip":
+        raise UnsupportedMediaType(f"Content-Encoding {encoding} is not supported (use gzip or none)")
+    return inflate(data, limit)
+
+
+def inflate(data: bytes, limit: int) -> bytes:
+    """Inflate gzip, stopping as soon as the output passes `limit` (a zip bomb is never inflated whole)."""
+    inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    try:
+        out = inflater.decompress(data, limit + 1)
+    except zlib.error:
+        raise BadRequest("the gzip body is corrupt") from None
+    if len(out) > limit or inflater.unconsumed_tail:
+        raise TooLarge(f"the request body inflates to more than {limit} bytes")
+    if not inflater.eof:
+        raise BadRequest("the gzip body is truncated")
+    return out
+
+
+def media_type(event: BaseProxyEvent) -> tuple[str, dict[str, str]]:
+    """The Content-Type's media type (lower case) and its parameters."""
+    raw = event.headers.get("content-type") or ""
+    header = email.message.Message()
+    header["content-type"] = raw
+    params = {name.lower(): value for name, value in header.get_params(failobj=[])[1:]}
+    return raw.split(";")[0].strip().lower(), params
+
+
+def form_fields(body: bytes) -> dict[str, bytes]:
+    # latin-1 maps every byte to one character and back: percent-decoded values stay raw bytes.
+    pairs = parse_qsl(body.decode("latin-1"), keep_blank_values=True, encoding="latin-1")
+    return {name: value.encode("latin-1") for name, value in pairs}
+
+
+def multipart_fields(body: bytes, content_type: str) -> dict[str, bytes]:
+    head = f"Content-Type: {content_type}\r\nMIME-Version: 1.0\r\n\r\n".encode()
+    message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(head + body)
+    if not message.is_multipart():
+        raise BadRequest("the multipart body cannot be read (check its boundary)")
+    fields: dict[str, bytes] = {}
+    for part in message.iter_parts():
+        name = part.get_param("name", header="content-disposition")
+        payload = part.get_payload(decode=True)
+        if isinstance(name, str) and isinstance(payload, bytes):
+            fields.setdefault(name, payload)
+    return fields
+
+
+def request_fields(event: BaseProxyEvent) -> dict[str, str]:
+    """Query string and form parameters together (export takes either)."""
+    params = dict(event.query_string_parameters or {})
+    if event.body:
+        kind, options = media_type(event)
+        body = raw_body(event)
+        if kind == FORM:
+            fields = form_fields(body)
+        elif kind == MULTIPART:
+            fields = multipart_fields(body, event.headers.get("content-type") or "")
+        else:
+            raise UnsupportedMediaType(f"send the parameters in the query string or as a form, not {kind or 'untyped'}")
+        charset = options.get("charset", "utf-8")
+        for name, value in fields.items():
+            params.setdefault(
+                name, value.decode(charset if charset in ("utf-8", "windows-1251") else "utf-8", "replace")
+            )
+    return params
+
+
+def xml_document(event: BaseProxyEvent) -> tuple[bytes, str | None]:
+    """The MediExchange document of an import request and the charset its Content-Type names."""
+    kind, options = media_type(event)
+    charset = options.get("charset")
+    if kind not in XML_TYPES | {FORM, MULTIPART}:
+        raise UnsupportedMediaType(
+            f"Content-Type {kind or '(none)'} is not accepted: post the form field xml "
+            f"({FORM} or {MULTIPART}) or the document itself (application/xml)"
+        )
+    body = raw_body(event)
+    if kind in XML_TYPES:
+        return body, charset
+    fields = form_fields(body) if kind == FORM else multipart_fields(body, event.headers.get("content-type") or "")
+    if "xml" not in fields:
+        raise BadRequest("the form has no field named xml")
+    return fields["xml"], charset
+
+
+def xml_resolver(result_root: str) -> APIGatewayRestResolver:
+    """A resolver whose errors are `<result_root status="error"><Error code=…>` documents."""
+    app = APIGatewayRestResolver()
+
+    @app.exception_handler(ServiceError)
+    def service_error(exc: ServiceError) -> Response:
+        logger.info("request refused", extra={"status": exc.status, "code": exc.code, "problems": len(exc.issues)})
+        body = serialize(error_result(result_root, exc.code, exc.issues))
+        return xml_response(exc.status, body, retry_after=exc.retry_after)
+
+    @app.not_found
+    def not_found(_: Exception) -> Response:
+        body = serialize(error_result(result_root, "not_found", [_issue("no such endpoint")]))
+        return xml_response(404, body)
+
+    @app.exception_handler(Exception)
+    def internal(exc: Exception) -> Response:
+        request_id = app.current_event.request_context.request_id
+        log_bug(exc)
+        message = f"internal error; quote request id {request_id} to support"
+        return xml_response(500, serialize(error_result(result_root, "internal", [_issue(message)])))
+
+    return app
+
+
+def _issue(message: str) -> Issue:
+    return Issue("", message)
+
+
+def log_bug(exc: BaseException) -> None:
+    """Where a bug happened, without the values in play (they may be patient data or keys)."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    where = [f"{f.filename.rsplit('/', 1)[-1]}:{f.lineno} {f.name}" for f in frames[-5:]]
+    logger.error("unhandled error", extra={"error_type": type(exc).__name__, "frames": where})
+
+
+def handler_for(app: APIGatewayRestResolver) -> Callable[[dict, object], dict]:
+    @logger.inject_lambda_context(correlation_id_path="requestContext.requestId", clear_state=True)
+    def lambda_handler(event: dict, context: object) -> dict:
+        return app.resolve(event, context)
+
+    return lambda_handler

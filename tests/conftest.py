@@ -1,0 +1,20 @@
+"""Settings every test shares. Set before anything imports mediexchange: its models read them on import."""
+
+import os
+from pathlib import Path
+
+os.environ.pop("DYNAMODB_ENDPOINT_URL", None)  # unit tests run on moto in-process; integration tests start their own
+os.environ.update(
+    AWS_ACCESS_KEY_ID="testing",
+    AWS_SECRET_ACCESS_KEY="testing",
+    AWS_SESSION_TOKEN="testing",
+    AWS_DEFAULT_REGION="eu-central-1",
+    AWS_REGION="eu-central-1",
+    POWERTOOLS_METRICS_DISABLED="true",
+    POWERTOOLS_TRACE_DISABLED="true",
+    POWERTOOLS_LOG_LEVEL="WARNING",
+)
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLE = ROOT / "tests" / "data" / "seed-sample.xml"
+SAMPLE_KEY = "9DDDE578-5179-4CC4-A2A0-F681618ED9EA"

@@ -1,0 +1,116 @@
+"""Unit tests: the handlers and the store on moto's in-process DynamoDB, tables made from template.yaml."""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from devserver.server import create_tables
+from mediexchange.records import Clinic
+from mediexchange.store import clinics
+from mediexchange.store.batch import dynamodb_client
+from mediexchange.store.models import ALL_MODELS, ResourceIdentityModel
+from tests.conftest import SAMPLE_KEY
+
+
+@pytest.fixture
+def dynamodb() -> Iterator[Any]:
+    with mock_aws():
+        dynamodb_client.cache_clear()
+        for model in (*ALL_MODELS, ResourceIdentityModel):
+            model._connection = None  # a fresh connection inside the mock
+        client = boto3.client("dynamodb")
+        create_tables(client)
+        yield client
+        dynamodb_client.cache_clear()
+
+
+@pytest.fixture
+def clinic(dynamodb: Any) -> Clinic:
+    """The clinic of the seed sample, keeping the sample's own ClientKey."""
+    return clinics.create_clinic("Sample clinic", "Europe/Moscow", SAMPLE_KEY)
+
+
+def api_event(
+    method: str,
+    path: str,
+    body: bytes = b"",
+    headers: dict[str, str] | None = None,
+    query: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """An API Gateway REST proxy event as the API's binary media types deliver it (body base64)."""
+    return {
+        "resource": path,
+        "path": path,
+        "httpMethod": method,
+        "headers": headers or {},
+        "multiValueHeaders": {k: [v] for k, v in (headers or {}).items()},
+        "queryStringParameters": query,
+        "multiValueQueryStringParameters": {k: [v] for k, v in query.items()} if query else None,
+        "pathParameters": None,
+        "stageVariables": None,
+        "requestContext": {"requestId": "test-request", "stage": "live", "resourcePath": path, "httpMethod": method},
+        "body": base64.b64encode(body).decode() if body else None,
+        "isBase64Encoded": bool(body),
+    }
+
+
+class FakeContext:
+    function_name = "test"
+    memory_limit_in_mb = 512
+    invoked_function_arn = "arn:aws:lambda:eu-central-1:000000000000:function:test"
+    aws_request_id = "test-request"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 29_000
+
+
+def decoded(response: dict[str, Any]) -> bytes:
+    body = response["body"] or ""
+    return base64.b64decode(body) if response["isBase64Encoded"] else body.encode()
+
+
+def headers_of(response: dict[str, Any]) -> dict[str, str]:
+    """A REST proxy answer's headers, single- and multi-valued alike."""
+    multi = {name: ", ".join(values) for name, values in (response.get("multiValueHeaders") or {}).items()}
+    return {**multi, **(response.get("headers") or {})}
+
+
+def load_event(name: str) -> dict[str, Any]:
+    from tests.conftest import ROOT
+
+    return json.loads((ROOT / "events" / name).read_text())
+
+
+def call_import(body: bytes, content_type: str = "application/xml", **headers: str) -> tuple[int, Any, dict[str, str]]:
+    """POST a body to the import handler; returns status, the parsed XML answer and the headers."""
+    from lxml import etree
+
+    from functions.mis_import.app import lambda_handler
+
+    all_headers = {"Content-Type": content_type, **{k.replace("_", "-"): v for k, v in headers.items()}}
+    response = lambda_handler(api_event("POST", "/services/import.php", body, all_headers), FakeContext())
+    return response["statusCode"], etree.fromstring(decoded(response)), headers_of(response)
+
+
+def call_export(query: dict[str, str]) -> tuple[int, bytes, dict[str, str]]:
+    from functions.mis_export.app import lambda_handler
+
+    response = lambda_handler(api_event("GET", "/services/export.php", query=query), FakeContext())
+    return response["statusCode"], decoded(response), headers_of(response)
+
+
+def document(body: str, client_key: str = SAMPLE_KEY) -> bytes:
+    return f'<?xml version="1.0" encoding="UTF-8"?>\n<MediExchange ClientKey="{client_key}">\n{body}\n</MediExchange>'.encode()
+
+
+def snapshot(client: Any) -> dict[str, list[Any]]:
+    """Every item of every table, in a stable order: to prove a request changed nothing."""
+    tables = client.list_tables()["TableNames"]
+    return {t: sorted(map(repr, client.scan(TableName=t, ConsistentRead=True)["Items"])) for t in tables}
