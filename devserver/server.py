@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import importlib
+import logging
 import os
 import secrets
 import socket
@@ -65,7 +66,11 @@ class LocalApi:
         return self.handlers[route.module]
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
-        return self.respond(Request(environ))(environ, start_response)
+        request, started = Request(environ), time.monotonic()
+        response = self.respond(request)
+        elapsed = (time.monotonic() - started) * 1000
+        print(f"{request.method} {request.path} {response.status_code} {elapsed:.0f} ms", file=sys.stderr, flush=True)
+        return response(environ, start_response)
 
     def respond(self, request: Request) -> Response:
         for route in self.routes:
@@ -105,7 +110,7 @@ def proxy_event(
         "path": request.path,
         "httpMethod": request.method,
         "headers": dict(request.headers.items()),
-        "multiValueHeaders": {name: request.headers.getlist(name) for name in request.headers},
+        "multiValueHeaders": {name: request.headers.getlist(name) for name, _ in request.headers.items()},
         "queryStringParameters": {k: query.getlist(k)[-1] for k in query} or None,
         "multiValueQueryStringParameters": {k: query.getlist(k) for k in query} or None,
         "pathParameters": path_parameters or None,
@@ -169,6 +174,7 @@ def create_tables(client: Any) -> None:
 
 
 def main() -> None:
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto's and our own access lines; we print ours
     port = int(os.environ.get("PORT") or 3000)
     endpoint_url = start_store()
     configure(endpoint_url)

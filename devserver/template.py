@@ -36,7 +36,8 @@ _CfnLoader.add_multi_constructor("!", _tag)
 
 @lru_cache(maxsize=1)
 def template() -> dict[str, Any]:
-    return yaml.load(TEMPLATE.read_text(), Loader=_CfnLoader)  # noqa: S506 - a safe loader with CFN tags
+    loaded: dict[str, Any] = yaml.load(TEMPLATE.read_text(), Loader=_CfnLoader)  # noqa: S506 - safe loader + CFN tags
+    return loaded
 
 
 def resources(kind: str) -> dict[str, dict[str, Any]]:

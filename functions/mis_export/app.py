@@ -11,7 +11,7 @@ app = xml_resolver("ExportResult")
 
 @app.get("/services/export.php")
 @app.post("/services/export.php")
-def export_php() -> Response:
+def export_php() -> Response[bytes]:
     body, encoding = exporting.export_orders(request_fields(app.current_event))
     return xml_response(200, body, encoding)
 

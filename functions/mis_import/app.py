@@ -13,7 +13,8 @@ app = xml_resolver("ImportResult")
 
 
 @app.post("/services/import.php")
-def import_php() -> Response:
+def import_php() -> Response[bytes]:
+    metrics.add_metric("ImportRequests", MetricUnit.Count, 1)
     document, charset = xml_document(app.current_event)
     clinic, report = importing.import_document(document, charset)
     sections = [s for s in (report.groups, report.resources, report.schedules, report.appointments) if s]

@@ -9,13 +9,13 @@ from typing import Any
 
 import boto3
 import pytest
-from moto import mock_aws
-
-from devserver.server import create_tables
 from mediexchange.records import Clinic
 from mediexchange.store import clinics
 from mediexchange.store.batch import dynamodb_client
 from mediexchange.store.models import ALL_MODELS, ResourceIdentityModel
+from moto import mock_aws
+
+from devserver.server import create_tables
 from tests.conftest import SAMPLE_KEY
 
 

@@ -6,10 +6,10 @@ from typing import Any
 from urllib.parse import quote_from_bytes
 
 import pytest
-
 from mediexchange.records import Clinic
 from mediexchange.store import clinics
 from mediexchange.store.records import Kind, resource_identities, stored_records
+
 from tests.conftest import SAMPLE, SAMPLE_KEY
 from tests.unit.conftest import call_import, document, snapshot
 
@@ -95,9 +95,13 @@ def test_sample_as_multipart_file_upload(clinic: Clinic) -> None:
     # Given the windows-1251 sample as a multipart file field named xml
     boundary = "----mediexchange-boundary"
     body = (
-        f'--{boundary}\r\nContent-Disposition: form-data; name="xml"; filename="export.xml"\r\n'
-        f"Content-Type: text/xml\r\n\r\n"
-    ).encode() + windows_1251_sample() + f"\r\n--{boundary}--\r\n".encode()
+        (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="xml"; filename="export.xml"\r\n'
+            f"Content-Type: text/xml\r\n\r\n"
+        ).encode()
+        + windows_1251_sample()
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
     # When it is imported
     status, result, _ = call_import(body, f"multipart/form-data; boundary={boundary}")
     # Then it is read byte for byte
@@ -123,22 +127,64 @@ def errors_of(result: Any) -> list[dict[str, str]]:
 @pytest.mark.parametrize(
     ("section", "expected"),
     [
-        ('<ResourceGroups>\n<rg id="x1" name="A"/>\n</ResourceGroups>', ("ResourceGroups", "x1", "attribute id must be an integer")),
+        (
+            '<ResourceGroups>\n<rg id="x1" name="A"/>\n</ResourceGroups>',
+            ("ResourceGroups", "x1", "attribute id must be an integer"),
+        ),
         ('<ResourceGroups>\n<rg id="1"/>\n</ResourceGroups>', ("ResourceGroups", "1", "attribute name is required")),
-        ('<Resources>\n<r id="5" name="A" time_step="0"/>\n</Resources>', ("Resources", "5", "time_step must be from 1 to 1440")),
-        ('<Resources>\n<r id="5" name="A" time_step="30" group_id="9999999999999999999"/>\n</Resources>', ("Resources", "5", "group_id must be from -9223372036854775808 to 9223372036854775807")),
-        ('<Schedules>\n<s id="7" date="31.02.2024" resource_id="1"><time_rules w_start="8:00" w_end="9:00"/></s>\n</Schedules>', ("Schedules", "7", "not a real date")),
-        ('<Schedules>\n<s id="7" date="01.02.2024" resource_id="1"><time_rules w_start="8:00" w_end="24:01"/></s>\n</Schedules>', ("Schedules", "7", "w_end must be a time")),
-        ('<Schedules>\n<s id="7" date="01.02.2024" resource_id="1"><time_rules w_start="9:00" w_end="8:00"/></s>\n</Schedules>', ("Schedules", "7", "w_end must be after w_start")),
-        ('<Schedules>\n<s id="7" date="01.02.2024" resource_id="1"><time_rules w_start="8:00" w_end="18:00" b_start="13:00"/></s>\n</Schedules>', ("Schedules", "7", "b_start and b_end go together")),
-        ('<Schedules>\n<s id="7" date="01.02.2024" resource_id="1"><time_rules w_start="8:00" w_end="18:00" b_start="17:00" b_end="19:00"/></s>\n</Schedules>', ("Schedules", "7", "inside the working hours")),
-        ('<Schedules>\n<s id="7" date="01.02.2024" resource_id="1"/>\n</Schedules>', ("Schedules", "7", "at least one time_rules")),
-        ('<Appointments SyncMode="full">\n<a tablename="T" id="3" resource_id="1" ReceptionDateTime="01.02.2024 10:00" Duration="-5"/>\n</Appointments>', ("Appointments", "3", "Duration must be from 1 to 1440")),
-        ('<Appointments SyncMode="sometimes">\n</Appointments>', ("Appointments", None, "SyncMode must be full or diff")),
-        ('<Appointments>\n<a tablename="T" id="3" resource_id="1" ReceptionDateTime="2024-02-01 10:00" Duration="30"/>\n</Appointments>', ("Appointments", "3", "DD.MM.YYYY HH:MM:SS")),
-        ('<Orders>\n<o id="1" status="2" LastChangedOn="01.02.2024 10:00:00"/>\n</Orders>', ("Orders", "1", "status must be 0 (received), 1 (accepted) or 3 (rejected)")),
+        (
+            '<Resources>\n<r id="5" name="A" time_step="0"/>\n</Resources>',
+            ("Resources", "5", "time_step must be from 1 to 1440"),
+        ),
+        (
+            '<Resources>\n<r id="5" name="A" time_step="30" group_id="9999999999999999999"/>\n</Resources>',
+            ("Resources", "5", "group_id must be from -9223372036854775808 to 9223372036854775807"),
+        ),
+        (
+            '<Schedules>\n<s id="7" date="31.02.2024" resource_id="1"><time_rules w_start="8:00" w_end="9:00"/></s>\n</Schedules>',
+            ("Schedules", "7", "not a real date"),
+        ),
+        (
+            '<Schedules>\n<s id="7" date="01.02.2024" resource_id="1"><time_rules w_start="8:00" w_end="24:01"/></s>\n</Schedules>',
+            ("Schedules", "7", "w_end must be a time"),
+        ),
+        (
+            '<Schedules>\n<s id="7" date="01.02.2024" resource_id="1"><time_rules w_start="9:00" w_end="8:00"/></s>\n</Schedules>',
+            ("Schedules", "7", "w_end must be after w_start"),
+        ),
+        (
+            '<Schedules>\n<s id="7" date="01.02.2024" resource_id="1"><time_rules w_start="8:00" w_end="18:00" b_start="13:00"/></s>\n</Schedules>',
+            ("Schedules", "7", "b_start and b_end go together"),
+        ),
+        (
+            '<Schedules>\n<s id="7" date="01.02.2024" resource_id="1"><time_rules w_start="8:00" w_end="18:00" b_start="17:00" b_end="19:00"/></s>\n</Schedules>',
+            ("Schedules", "7", "inside the working hours"),
+        ),
+        (
+            '<Schedules>\n<s id="7" date="01.02.2024" resource_id="1"/>\n</Schedules>',
+            ("Schedules", "7", "at least one time_rules"),
+        ),
+        (
+            '<Appointments SyncMode="full">\n<a tablename="T" id="3" resource_id="1" ReceptionDateTime="01.02.2024 10:00" Duration="-5"/>\n</Appointments>',
+            ("Appointments", "3", "Duration must be from 1 to 1440"),
+        ),
+        (
+            '<Appointments SyncMode="sometimes">\n</Appointments>',
+            ("Appointments", None, "SyncMode must be full or diff"),
+        ),
+        (
+            '<Appointments>\n<a tablename="T" id="3" resource_id="1" ReceptionDateTime="2024-02-01 10:00" Duration="30"/>\n</Appointments>',
+            ("Appointments", "3", "DD.MM.YYYY HH:MM:SS"),
+        ),
+        (
+            '<Orders>\n<o id="1" status="2" LastChangedOn="01.02.2024 10:00:00"/>\n</Orders>',
+            ("Orders", "1", "status must be 0 (received), 1 (accepted) or 3 (rejected)"),
+        ),
         ('<Orders>\n<o id="1" status="1"/>\n</Orders>', ("Orders", "1", "attribute LastChangedOn is required")),
-        ('<Orders>\n<o id="1" status="1" LastChangedOn="01.02.2024 10:00:00" reception_datetime="soon"/>\n</Orders>', ("Orders", "1", "reception_datetime must be a date and time")),
+        (
+            '<Orders>\n<o id="1" status="1" LastChangedOn="01.02.2024 10:00:00" reception_datetime="soon"/>\n</Orders>',
+            ("Orders", "1", "reception_datetime must be a date and time"),
+        ),
     ],
 )
 def test_an_invalid_record_rejects_the_import_and_changes_nothing(
@@ -190,7 +236,10 @@ def test_duplicate_ids_in_a_section_are_an_error(clinic: Clinic) -> None:
     # Then each duplicate is named with the line of its first occurrence
     assert status == 400
     errors = errors_of(result)
-    assert [(e["section"], e["id"], e["line"]) for e in errors] == [("Resources", "5", "5"), ("Appointments", "T#1", "9")]
+    assert [(e["section"], e["id"], e["line"]) for e in errors] == [
+        ("Resources", "5", "5"),
+        ("Appointments", "T#1", "9"),
+    ]
     assert "first at line 4" in errors[0]["text"]
     assert "first at line 8" in errors[1]["text"]
     assert stored_records(clinic.clinic_id, Kind.RESOURCES) == []
@@ -206,7 +255,7 @@ def test_a_section_sent_twice_is_an_error(clinic: Clinic) -> None:
 @pytest.mark.parametrize(
     ("body", "status", "code"),
     [
-        (b'<MediExchange><Resources/></MediExchange>', 400, "missing_client_key"),
+        (b"<MediExchange><Resources/></MediExchange>", 400, "missing_client_key"),
         (b'<MediExchange ClientKey="  "/>', 400, "missing_client_key"),
         (b'<Exchange ClientKey="x"/>', 400, "bad_request"),
         (b'<MediExchange ClientKey="x"><Resources>', 400, "malformed_xml"),
@@ -335,7 +384,9 @@ def test_diff_adds_and_updates_by_tablename_and_id_and_deletes_nothing(clinic: C
     # Given appointments T#1 and T#2
     call_import(appointments_doc("full", ("T", 1, "01.02.2024 10:00:00"), ("T", 2, "01.02.2024 11:00:00")))
     # When a diff moves T#2, adds U#2 (same id, other table) and leaves T#1 out
-    status, result, _ = call_import(appointments_doc(None, ("T", 2, "01.02.2024 12:00:00"), ("U", 2, "01.02.2024 13:00")))
+    status, result, _ = call_import(
+        appointments_doc(None, ("T", 2, "01.02.2024 12:00:00"), ("U", 2, "01.02.2024 13:00"))
+    )
     # Then T#2 is updated, U#2 added and T#1 kept
     assert status == 200
     assert counts(result)["Appointments"] == {"mode": "diff", "received": "2", "written": "2", "deleted": "0"}

@@ -9,11 +9,13 @@ import email.policy
 import traceback
 import zlib
 from collections.abc import Callable
+from typing import Any
 from urllib.parse import parse_qsl
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.utilities.data_classes.common import BaseProxyEvent
+from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from mediexchange.config import settings
 from mediexchange.errors import BadRequest, ServiceError, TooLarge, UnsupportedMediaType
@@ -27,7 +29,7 @@ MULTIPART = "multipart/form-data"
 XML_TYPES = frozenset({"application/xml", "text/xml"})
 
 
-def xml_response(status: int, body: bytes, encoding: str = "utf-8", retry_after: int | None = None) -> Response:
+def xml_response(status: int, body: bytes, encoding: str = "utf-8", retry_after: int | None = None) -> Response[bytes]:
     headers = {"Retry-After": str(retry_after)} if retry_after is not None else None
     # Bytes, not str: the API answers them base64-encoded, so a windows-1251 body arrives intact.
     return Response(status, f"application/xml; charset={encoding}", body, headers)
@@ -133,19 +135,19 @@ def xml_resolver(result_root: str) -> APIGatewayRestResolver:
     """A resolver whose errors are `<result_root status="error"><Error code=…>` documents."""
     app = APIGatewayRestResolver()
 
-    @app.exception_handler(ServiceError)
-    def service_error(exc: ServiceError) -> Response:
+    @app.exception_handler(ServiceError)  # type: ignore[untyped-decorator]
+    def service_error(exc: ServiceError) -> Response[bytes]:
         logger.info("request refused", extra={"status": exc.status, "code": exc.code, "problems": len(exc.issues)})
         body = serialize(error_result(result_root, exc.code, exc.issues))
         return xml_response(exc.status, body, retry_after=exc.retry_after)
 
     @app.not_found
-    def not_found(_: Exception) -> Response:
+    def not_found(_: Exception) -> Response[bytes]:
         body = serialize(error_result(result_root, "not_found", [_issue("no such endpoint")]))
         return xml_response(404, body)
 
-    @app.exception_handler(Exception)
-    def internal(exc: Exception) -> Response:
+    @app.exception_handler(Exception)  # type: ignore[untyped-decorator]
+    def internal(exc: Exception) -> Response[bytes]:
         request_id = app.current_event.request_context.request_id
         log_bug(exc)
         message = f"internal error; quote request id {request_id} to support"
@@ -165,9 +167,9 @@ def log_bug(exc: BaseException) -> None:
     logger.error("unhandled error", extra={"error_type": type(exc).__name__, "frames": where})
 
 
-def handler_for(app: APIGatewayRestResolver) -> Callable[[dict, object], dict]:
+def handler_for(app: APIGatewayRestResolver) -> Callable[[dict[str, Any], LambdaContext], dict[str, Any]]:
     @logger.inject_lambda_context(correlation_id_path="requestContext.requestId", clear_state=True)
-    def lambda_handler(event: dict, context: object) -> dict:
+    def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         return app.resolve(event, context)
 
     return lambda_handler

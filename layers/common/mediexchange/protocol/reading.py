@@ -11,7 +11,7 @@ import datetime as dt
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import Protocol, TypeVar
 from zoneinfo import ZoneInfo
 
 from lxml import etree
@@ -77,6 +77,18 @@ _TIME = re.compile(r"(\d{1,2}):(\d{2})")
 _DATETIME = re.compile(r"(\d{1,2})\.(\d{1,2})\.(\d{4}) +(\d{1,2}):(\d{2})(?::(\d{2}))?")
 
 T = TypeVar("T")
+
+
+class Located(Protocol):
+    @property
+    def line(self) -> int: ...
+
+
+L = TypeVar("L", bound=Located)
+
+
+def line_of(element: etree._Element) -> int:
+    return element.sourceline or 0
 
 
 def local_name(element: etree._Element) -> str:
@@ -224,7 +236,7 @@ class DocumentReader:
                 line = exc.line or element.sourceline
                 self.errors.append(Issue("invalid_record", str(exc), line, section, record_id))
 
-    def unique(self, records: list[T], section: str, key: Callable[[T], str]) -> tuple[T, ...]:
+    def unique(self, records: list[L], section: str, key: Callable[[L], str]) -> tuple[L, ...]:
         first_line: dict[str, int] = {}
         for record in records:
             record_key = key(record)
@@ -240,7 +252,7 @@ class DocumentReader:
 
     def group(self, element: etree._Element) -> Group:
         a = self.attributes(element, "ResourceGroups", frozenset({"id", "name", "pos"}))
-        return Group(a.integer("id"), a.text("name"), a.optional("pos", a.integer) or 0, element.sourceline)
+        return Group(a.integer("id"), a.text("name"), a.optional("pos", a.integer) or 0, line_of(element))
 
     def resource(self, element: etree._Element) -> Resource:
         a = self.attributes(element, "Resources", frozenset({"id", "name", "time_step", "group_id", "pos"}))
@@ -250,7 +262,7 @@ class DocumentReader:
             time_step=a.integer("time_step", 1, MINUTES_PER_DAY),
             group_id=a.optional("group_id", a.integer),
             pos=a.optional("pos", a.integer) or 0,
-            line=element.sourceline,
+            line=line_of(element),
         )
 
     def schedule(self, element: etree._Element) -> Schedule:
@@ -268,10 +280,10 @@ class DocumentReader:
             try:
                 windows.append(self.window(child))
             except RecordError as exc:
-                raise RecordError(f"time_rules: {exc}", child.sourceline) from None
+                raise RecordError(f"time_rules: {exc}", line_of(child)) from None
         if not windows:
             raise RecordError("a schedule needs at least one time_rules element")
-        return Schedule(schedule_id, date, resource_id, tuple(windows), element.sourceline)
+        return Schedule(schedule_id, date, resource_id, tuple(windows), line_of(element))
 
     def window(self, element: etree._Element) -> Window:
         a = self.attributes(
@@ -300,7 +312,7 @@ class DocumentReader:
             start=start,
             duration=a.integer("duration", 1, MINUTES_PER_DAY),
             title=a.text("title", required=False),
-            line=element.sourceline,
+            line=line_of(element),
         )
 
     def order(self, element: etree._Element) -> OrderChange:
@@ -321,7 +333,7 @@ class DocumentReader:
             reception=reception,
             duration=a.optional("duration", lambda n: a.integer(n, 1, MINUTES_PER_DAY)),
             mw_resource_id=a.optional("mw_resource_id", a.integer),
-            line=element.sourceline,
+            line=line_of(element),
         )
 
     def exists_locally(self, local: dt.datetime, name: str) -> None:
@@ -356,7 +368,9 @@ class DocumentReader:
             else:
                 found[name] = element
 
-        def section(name: str, read: Callable[[etree._Element], T], key: Callable[[T], str]) -> tuple[T, ...] | None:
+        def read_section(
+            name: str, read: Callable[[etree._Element], L], key: Callable[[L], str]
+        ) -> tuple[L, ...] | None:
             if name not in found:
                 return None
             title, tag = SECTIONS[name]
@@ -367,12 +381,12 @@ class DocumentReader:
             sync_mode = self.sync_mode(found["appointments"])
         document = Document(
             client_key=client_key,
-            groups=section("resourcegroups", self.group, lambda r: str(r.id)),
-            resources=section("resources", self.resource, lambda r: str(r.id)),
-            schedules=section("schedules", self.schedule, lambda r: str(r.id)),
-            appointments=section("appointments", self.appointment, lambda r: r.key),
+            groups=read_section("resourcegroups", self.group, lambda r: str(r.id)),
+            resources=read_section("resources", self.resource, lambda r: str(r.id)),
+            schedules=read_section("schedules", self.schedule, lambda r: str(r.id)),
+            appointments=read_section("appointments", self.appointment, lambda r: r.key),
             sync_mode=sync_mode,
-            orders=section("orders", self.order, lambda r: str(r.id)),
+            orders=read_section("orders", self.order, lambda r: str(r.id)),
             warnings=tuple(sorted(self.warnings, key=lambda w: w.line or 0)),
         )
         if self.errors:

@@ -54,7 +54,7 @@ def delete_request(key: dict[str, Any]) -> WriteRequest:
 
 def backoff(attempt: int, rand: Callable[[], float] = random.random) -> float:
     """Full jitter: a random delay up to an exponentially growing cap."""
-    return rand() * min(MAX_DELAY, BASE_DELAY * 2**attempt)
+    return rand() * min(MAX_DELAY, BASE_DELAY * 2.0**attempt)
 
 
 def write_all(

@@ -1,0 +1,85 @@
+"""Integration tests: `python -m devserver` (what `make run` runs) as a real process, over real HTTP."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from devserver.server import free_port
+from tests.conftest import ROOT
+
+pytestmark = pytest.mark.integration
+
+
+@dataclass(frozen=True)
+class LocalServer:
+    url: str
+    dynamodb_url: str
+    portal_api_key: str
+
+    def cli(self, *args: str) -> list[str]:
+        """Run the `mediexchange` command installed beside this interpreter, against the local store."""
+        env = {**os.environ, "DYNAMODB_ENDPOINT_URL": self.dynamodb_url}
+        done = subprocess.run(
+            [str(Path(sys.executable).parent / "mediexchange"), *args],
+            env=env, capture_output=True, text=True, timeout=60, check=True,
+        )  # fmt: skip
+        return done.stdout.splitlines()
+
+    def create_clinic(
+        self, name: str, client_key: str | None = None, timezone: str = "Europe/Moscow"
+    ) -> dict[str, str]:
+        args = ["clinic", "create", "--name", name, "--timezone", timezone, "--json"]
+        created: dict[str, str] = json.loads(self.cli(*args, *(["--client-key", client_key] if client_key else []))[-1])
+        return created
+
+    def request(
+        self, method: str, path: str, body: bytes | None = None, headers: dict[str, str] | None = None
+    ) -> tuple[int, dict[str, str], bytes]:
+        request = urllib.request.Request(self.url + path, data=body, method=method, headers=headers or {})
+        try:
+            with urllib.request.urlopen(request, timeout=60) as response:
+                return response.status, dict(response.headers), response.read()
+        except urllib.error.HTTPError as error:
+            return error.code, dict(error.headers), error.read()
+
+
+@pytest.fixture(scope="session")
+def server() -> Iterator[LocalServer]:
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.endswith("_TABLE")}
+    env.update(PORT=str(port), PYTHONUNBUFFERED="1")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "devserver"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    printed: dict[str, str] = {}
+    deadline = time.monotonic() + 60
+    assert process.stdout is not None
+    while len(printed) < 2 and time.monotonic() < deadline:
+        line = process.stdout.readline()
+        if not line:
+            break
+        name, _, value = line.strip().partition("=")
+        if name in ("DYNAMODB_ENDPOINT_URL", "PORTAL_API_KEY"):
+            printed[name] = value
+    try:
+        assert len(printed) == 2, "the local server did not print its two lines"
+        yield LocalServer(f"http://127.0.0.1:{port}", printed["DYNAMODB_ENDPOINT_URL"], printed["PORTAL_API_KEY"])
+    finally:
+        process.terminate()
+        process.wait(timeout=10)

@@ -1,0 +1,69 @@
+"""A clinic's MIS against `make run`'s server: the README's walk-through, over real HTTP."""
+
+from __future__ import annotations
+
+from urllib.parse import quote_from_bytes, urlencode
+
+from lxml import etree
+
+from tests.conftest import SAMPLE, SAMPLE_KEY
+from tests.integration.conftest import LocalServer
+
+FORM = {"Content-Type": "application/x-www-form-urlencoded"}
+
+
+def counts(body: bytes) -> dict[str, dict[str, str]]:
+    return {c.tag: dict(c.attrib) for c in etree.fromstring(body)}
+
+
+def test_seed_sample_in_and_orders_out(server: LocalServer) -> None:
+    # Given a clinic created with the CLI, keeping the sample's own ClientKey
+    server.create_clinic("Sample clinic", SAMPLE_KEY)
+    form = b"xml=" + quote_from_bytes(SAMPLE.read_bytes()).encode()
+    # When the MIS posts the sample as the original portal took it
+    status, headers, body = server.request("POST", "/services/import.php", form, FORM)
+    # Then every section is counted and the orders are unknown
+    assert status == 200, body
+    assert headers["Content-Type"] == "application/xml; charset=utf-8"
+    assert counts(body) == {
+        "ResourceGroups": {"received": "11", "written": "11", "deleted": "0"},
+        "Resources": {"received": "70", "written": "70", "deleted": "0"},
+        "Schedules": {"received": "43", "written": "43", "deleted": "0"},
+        "Appointments": {"mode": "full", "received": "1", "written": "1", "deleted": "0"},
+        "Orders": {"received": "2", "updated": "0", "unchanged": "0", "conflicts": "0", "unknown": "2"},
+    }
+    # When it sends the same document again, as raw windows-1251 XML
+    text = SAMPLE.read_text(encoding="utf-8").replace('encoding="UTF-8"', 'encoding="windows-1251"')
+    status, _, body = server.request(
+        "POST", "/services/import.php", text.encode("cp1251"), {"Content-Type": "text/xml"}
+    )
+    # Then nothing is written
+    assert status == 200
+    assert {c["written"] for name, c in counts(body).items() if name != "Orders"} == {"0"}
+    # And the orders export answers, by GET and by POST form, in windows-1251 when asked
+    query = urlencode({"client_key": SAMPLE_KEY, "start": "0", "encoding": "windows-1251"})
+    status, headers, body = server.request("GET", f"/services/export.php?{query}")
+    assert status == 200 and headers["Content-Type"] == "application/xml; charset=windows-1251"
+    assert etree.fromstring(body).get("ClientKey") == SAMPLE_KEY
+    status, _, body = server.request("POST", "/services/export.php", query.encode(), FORM)
+    assert status == 200 and etree.fromstring(body).find("Orders") is not None
+
+
+def test_errors_over_http_are_xml_with_the_right_status(server: LocalServer) -> None:
+    status, _, body = server.request(
+        "POST", "/services/import.php", b"<MediExchange ClientKey='nobody'/>", {"Content-Type": "application/xml"}
+    )
+    assert status == 403 and etree.fromstring(body).find("Error").get("code") == "unknown_client_key"
+    status, _, body = server.request("GET", "/services/export.php?client_key=nobody")
+    root = etree.fromstring(body)
+    assert (status, root.tag, root.find("Error").get("code")) == (400, "ExportResult", "bad_request")
+
+
+def test_unknown_paths_get_api_gateways_answer(server: LocalServer) -> None:
+    assert server.request("GET", "/services/nothing.php")[::2] == (403, b'{"message":"Missing Authentication Token"}')
+    assert server.request("DELETE", "/services/import.php")[0] == 403
+
+
+def test_cli_lists_what_it_created(server: LocalServer) -> None:
+    created = server.create_clinic("Listed clinic")
+    assert any(line.startswith(created["clinic_id"] + "\tenabled") for line in server.cli("clinic", "list"))
