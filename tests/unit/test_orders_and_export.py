@@ -61,6 +61,10 @@ def an_order(order_id: int, last_changed: int, **fields: Any) -> Order:
     return Order(**values)
 
 
+def save(clinic: Clinic, order: Order) -> None:
+    orders.save_new_order(clinic.clinic_id, order, ZoneInfo(clinic.timezone))
+
+
 def local_stamp(epoch: int, tz: ZoneInfo = MOSCOW) -> str:
     return dt.datetime.fromtimestamp(epoch, tz).strftime("%d.%m.%Y %H:%M:%S")
 
@@ -86,7 +90,7 @@ STORED_AT = 1_700_000_000  # 14.11.2023 22:13:20 UTC
 
 def test_a_confirmation_applies_and_the_export_carries_it(clinic: Clinic) -> None:
     # Given order 1, received, last changed at STORED_AT
-    orders.save_new_order(clinic.clinic_id, an_order(1, STORED_AT))
+    save(clinic, an_order(1, STORED_AT))
     # When the MIS accepts it, quoting the LastChangedOn it exported
     before = int(time.time())
     status, result, _ = call_import(change(1, 1, local_stamp(STORED_AT)))
@@ -111,7 +115,7 @@ def test_a_confirmation_applies_and_the_export_carries_it(clinic: Clinic) -> Non
 
 def test_a_stale_change_is_a_conflict_and_is_not_applied(clinic: Clinic) -> None:
     # Given order 1 changed on the portal at STORED_AT
-    orders.save_new_order(clinic.clinic_id, an_order(1, STORED_AT))
+    save(clinic, an_order(1, STORED_AT))
     # When the MIS rejects it quoting an older LastChangedOn
     status, result, _ = call_import(change(1, 3, local_stamp(STORED_AT - 1)))
     # Then the change is reported as a conflict and the order is as it was
@@ -122,7 +126,7 @@ def test_a_stale_change_is_a_conflict_and_is_not_applied(clinic: Clinic) -> None
 
 
 def test_asking_for_what_is_stored_is_unchanged_whatever_the_stamp(clinic: Clinic) -> None:
-    orders.save_new_order(clinic.clinic_id, an_order(1, STORED_AT, status=OrderStatus.ACCEPTED))
+    save(clinic, an_order(1, STORED_AT, status=OrderStatus.ACCEPTED))
     status, result, _ = call_import(change(1, 1, "01.01.2001 00:00:00", 'reception_datetime="05.02.2024 17:00:00"'))
     assert status == 200
     assert orders_result(result)["unchanged"] == "1"
@@ -138,7 +142,7 @@ def test_an_unknown_order_is_reported_not_created(clinic: Clinic) -> None:
 
 def test_a_move_applies_but_patient_fields_never_come_from_the_mis(clinic: Clinic) -> None:
     # Given order 1 for 05.02.2024 17:00, 30 minutes
-    orders.save_new_order(clinic.clinic_id, an_order(1, STORED_AT))
+    save(clinic, an_order(1, STORED_AT))
     # When the MIS moves it to 18:00 for 60 minutes and sends other patient names along
     extra = 'Reception_Datetime="05.02.2024 18:00:00" Duration="60" Name1="Петров" Phone="0"'
     status, result, _ = call_import(change(1, 1, local_stamp(STORED_AT + 5), extra))
@@ -153,12 +157,12 @@ def test_a_portal_change_between_read_and_write_makes_the_mis_change_a_conflict(
     clinic: Clinic, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Given the import reads order 1 as it was at STORED_AT, but the portal changes it right after
-    orders.save_new_order(clinic.clinic_id, an_order(1, STORED_AT))
+    save(clinic, an_order(1, STORED_AT))
     read = orders.get_orders
 
     def read_then_portal_changes(clinic_id: str, ids: Any) -> dict[int, Order]:
         seen = read(clinic_id, ids)
-        orders.apply_change(clinic_id, seen[1], an_order(1, STORED_AT + 10, comment="portal edit"))
+        orders.apply_change(clinic_id, seen[1], an_order(1, STORED_AT + 10, comment="portal edit"), MOSCOW)
         return seen
 
     monkeypatch.setattr(orders, "get_orders", read_then_portal_changes)
@@ -170,7 +174,7 @@ def test_a_portal_change_between_read_and_write_makes_the_mis_change_a_conflict(
 
 
 def test_export_has_exactly_the_seeds_attributes_in_order(clinic: Clinic) -> None:
-    orders.save_new_order(clinic.clinic_id, an_order(1, STORED_AT, user_id="42", aim="консультация"))
+    save(clinic, an_order(1, STORED_AT, user_id="42", aim="консультация"))
     status, body, headers = call_export({"client_key": SAMPLE_KEY, "start": "0"})
     assert status == 200
     assert headers["Content-Type"] == "application/xml; charset=utf-8"
@@ -190,7 +194,7 @@ def test_export_has_exactly_the_seeds_attributes_in_order(clinic: Clinic) -> Non
 def test_export_window_is_inclusive_and_end_is_optional(clinic: Clinic) -> None:
     # Given orders last changed at 1000, 2000 (two of them) and 3000
     for order_id, stamp in ((4, 2000), (1, 1000), (3, 3000), (2, 2000)):
-        orders.save_new_order(clinic.clinic_id, an_order(order_id, stamp))
+        save(clinic, an_order(order_id, stamp))
 
     def ids(**query: str) -> list[str]:
         return [o["id"] for o in exported({"client_key": SAMPLE_KEY, **query})]
@@ -208,8 +212,8 @@ def test_export_dates_follow_the_clinics_time_zone_across_daylight_saving(dynamo
     # Given a Berlin clinic with orders changed one second either side of the spring change (02:00 -> 03:00)
     berlin = clinics.create_clinic("Berlin", "Europe/Berlin", "BERLIN-KEY")
     change_at = int(dt.datetime(2024, 3, 31, 1, 0, tzinfo=dt.UTC).timestamp())
-    orders.save_new_order(berlin.clinic_id, an_order(1, change_at - 1))
-    orders.save_new_order(berlin.clinic_id, an_order(2, change_at))
+    save(berlin, an_order(1, change_at - 1))
+    save(berlin, an_order(2, change_at))
     # When it exports; Then LastChangedOn is Berlin time, winter then summer
     rows = exported({"client_key": "BERLIN-KEY", "start": str(change_at - 1), "end": str(change_at)})
     assert [r["LastChangedOn"] for r in rows] == ["31.03.2024 01:59:59", "31.03.2024 03:00:00"]
@@ -217,7 +221,7 @@ def test_export_dates_follow_the_clinics_time_zone_across_daylight_saving(dynamo
 
 def test_an_mis_stamp_in_a_daylight_saving_gap_is_invalid(dynamodb: Any) -> None:
     berlin = clinics.create_clinic("Berlin", "Europe/Berlin", "BERLIN-KEY")
-    orders.save_new_order(berlin.clinic_id, an_order(1, STORED_AT))
+    save(berlin, an_order(1, STORED_AT))
     # When the MIS quotes 02:30 on the night the clocks jump from 02:00 to 03:00
     status, result, _ = call_import(change(1, 1, "31.03.2024 02:30:00", client_key="BERLIN-KEY"))
     # Then the record is invalid: that local time never happened
@@ -227,7 +231,7 @@ def test_an_mis_stamp_in_a_daylight_saving_gap_is_invalid(dynamodb: Any) -> None
 
 def test_windows_1251_export(clinic: Clinic) -> None:
     # Given an order whose comment holds Cyrillic, XML specials and a character windows-1251 lacks
-    orders.save_new_order(clinic.clinic_id, an_order(1, STORED_AT, comment='Боль в "спине" & <колене> 😷'))
+    save(clinic, an_order(1, STORED_AT, comment='Боль в "спине" & <колене> 😷'))
     # When exported in windows-1251
     status, body, headers = call_export({"client_key": SAMPLE_KEY, "start": "0", "encoding": "windows-1251"})
     # Then the bytes are windows-1251, declared as such, and every character round-trips
@@ -264,8 +268,8 @@ def test_export_errors_are_xml(clinic: Clinic, query: dict[str, str], status: in
 def test_one_clinic_never_sees_anothers_orders(clinic: Clinic) -> None:
     # Given two clinics with orders of the same ids
     other = clinics.create_clinic("Other", "Europe/Moscow", "OTHER-KEY")
-    orders.save_new_order(clinic.clinic_id, an_order(1, 1000, name1="Свой"))
-    orders.save_new_order(other.clinic_id, an_order(1, 1000, name1="Чужой"))
+    save(clinic, an_order(1, 1000, name1="Свой"))
+    save(other, an_order(1, 1000, name1="Чужой"))
     # When each exports and the other changes order 1
     call_import(change(1, 3, local_stamp(1000), client_key="OTHER-KEY"))
     # Then each sees only its own order, and only the other's was rejected

@@ -14,6 +14,7 @@ class Settings:
     client_keys_table: str
     records_table: str
     orders_table: str
+    holds_table: str
     max_document_bytes: int
     import_lease_seconds: int
     write_parallelism: int
@@ -32,6 +33,7 @@ def load() -> Settings:
         client_keys_table=env("CLIENT_KEYS_TABLE") or "mediexchange-client-keys",
         records_table=env("RECORDS_TABLE") or "mediexchange-records",
         orders_table=env("ORDERS_TABLE") or "mediexchange-orders",
+        holds_table=env("HOLDS_TABLE") or "mediexchange-holds",
         max_document_bytes=_int("MAX_DOCUMENT_BYTES", 50 * 1024 * 1024),
         # Longer than the import function's timeout: a lease outlives the import it guards,
         # and a crashed import's lease runs out by itself.

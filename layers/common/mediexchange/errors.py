@@ -61,3 +61,15 @@ class StoreUnavailable(ServiceError):
     """The store kept refusing (throttling, timeouts) after every retry; nothing is lost, retry later."""
 
     status, code = 503, "unavailable"
+
+
+class NotFound(ServiceError):
+    status, code = 404, "not_found"
+
+
+class InvalidRequest(ServiceError):
+    status, code = 400, "invalid_request"
+
+
+class SlotUnavailable(ServiceError):
+    status, code = 409, "slot_unavailable"

@@ -6,15 +6,30 @@ import datetime as dt
 import secrets
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from mediexchange.config import settings
 from mediexchange.errors import UnknownClientKey
 from mediexchange.protocol.reading import client_key_of, read_document
 from mediexchange.protocol.xmlparse import parse_document
-from mediexchange.records import Clinic, Document, ImportReport, Issue, OrdersReport, SectionReport, SyncMode
-from mediexchange.store import clinics, orders
+from mediexchange.records import (
+    Appointment,
+    Clinic,
+    Document,
+    ImportReport,
+    Issue,
+    Order,
+    OrderChange,
+    OrdersReport,
+    Resource,
+    SectionReport,
+    SyncMode,
+)
+from mediexchange.slots import Interval, local_interval
+from mediexchange.store import clinics, holds, orders
 from mediexchange.store.batch import write_all
 from mediexchange.store.models import RecordModel
 from mediexchange.store.records import (
@@ -26,6 +41,7 @@ from mediexchange.store.records import (
     put_item,
     resource_identities,
     stored_hashes,
+    stored_records,
 )
 from mediexchange.sync import OrderOutcome, decide_order_change, plan_sync, reference_warnings
 from mediexchange.timeutil import to_epoch, zone
@@ -65,6 +81,12 @@ class Importer:
     writes: list[dict[str, Any]] = field(default_factory=list)
     deletes: list[dict[str, Any]] = field(default_factory=list)
     stored_keys: dict[Kind, set[str]] = field(default_factory=dict)
+    written_appointments: list[Appointment] = field(default_factory=list)
+    warnings: list[Issue] = field(default_factory=list)
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return zone(self.clinic.timezone)
 
     def run(self) -> ImportReport:
         doc = self.document
@@ -73,16 +95,18 @@ class Importer:
         resources = self.plan(Kind.RESOURCES, doc.resources, replace_all=True)
         schedules = self.plan(Kind.SCHEDULES, doc.schedules, replace_all=True)
         appointments = self.plan(Kind.APPOINTMENTS, doc.appointments, replace_all=full)
-        warnings = list(doc.warnings) + self.reference_warnings()
+        self.warnings += self.reference_warnings()
 
         # Writes before deletes: a crash in between leaves more than before, never less,
         # and sending the document again converges.
         self.write_new_identities()
         write_all(RecordModel.Meta.table_name, self.writes)
-        orders_report = self.apply_orders() if doc.orders is not None else None
+        orders_report = self.apply_order_changes(doc.orders) if doc.orders is not None else None
         write_all(RecordModel.Meta.table_name, self.deletes)
+        self.warnings += appointment_overlaps(self.clinic.clinic_id, self.written_appointments, self.tz)
+        warnings = tuple(sorted((*doc.warnings, *self.warnings), key=lambda w: w.line or 0))
         return ImportReport(
-            self.import_id, groups, resources, schedules, appointments, doc.sync_mode, orders_report, tuple(warnings)
+            self.import_id, groups, resources, schedules, appointments, doc.sync_mode, orders_report, warnings
         )
 
     def plan(self, kind: Kind, records: Sequence[SyncedRecord] | None, replace_all: bool) -> SectionReport | None:
@@ -95,6 +119,7 @@ class Importer:
         plan = plan_sync({key: w.digest for key, w in wanted.items()}, stored, replace_all)
         self.writes += [put_item(clinic_id, kind, wanted[key]) for key in plan.writes]
         self.deletes += [delete_item(clinic_id, kind, key) for key in plan.deletes]
+        self.written_appointments += [r for key in plan.writes if isinstance(r := wanted[key].record, Appointment)]
         return SectionReport(len(records), len(plan.writes), len(plan.deletes))
 
     def known_ids(self, kind: Kind, sent: Sequence[SyncedRecord] | None) -> set[int]:
@@ -124,23 +149,15 @@ class Importer:
             items = [identity_item(clinic_id, mis, portal) for mis, portal in zip(new, portal_ids, strict=True)]
             write_all(RecordModel.Meta.table_name, items)
 
-    def apply_orders(self) -> OrdersReport:
-        changes = self.document.orders or ()
-        clinic_id, tz = self.clinic.clinic_id, zone(self.clinic.timezone)
+    def apply_order_changes(self, changes: Sequence[OrderChange]) -> OrdersReport:
+        clinic_id, tz = self.clinic.clinic_id, self.tz
         stored = orders.get_orders(clinic_id, [c.id for c in changes])
         outcomes: dict[OrderOutcome, list[int]] = {outcome: [] for outcome in OrderOutcome}
         for change in changes:
-            stamp = to_epoch(change.last_changed, tz)
-            outcome, after = decide_order_change(stored.get(change.id), change, stamp, int(time.time()))
             before = stored.get(change.id)
-            # A failed condition means the portal changed the order after we read it: the MIS's change is stale.
-            if (
-                outcome is OrderOutcome.UPDATED
-                and before
-                and after
-                and not orders.apply_change(clinic_id, before, after)
-            ):
-                outcome = OrderOutcome.CONFLICT
+            outcome, after = decide_order_change(before, change, to_epoch(change.last_changed, tz), int(time.time()))
+            if outcome is OrderOutcome.UPDATED and before and after:
+                outcome = self.apply_order_change(change, before, after)
             outcomes[outcome].append(change.id)
         return OrdersReport(
             received=len(changes),
@@ -149,3 +166,72 @@ class Importer:
             conflicts=tuple(outcomes[OrderOutcome.CONFLICT]),
             unknown=tuple(outcomes[OrderOutcome.UNKNOWN]),
         )
+
+    def apply_order_change(self, change: OrderChange, before: Order, after: Order) -> OrderOutcome:
+        if after.mw_resource_id != before.mw_resource_id:
+            after = self.on_resource(after)
+        overlaps: list[Issue] = []
+
+        def note_overlaps(around: dict[int, Interval]) -> None:
+            # The MIS's word wins for its own schedule: the move applies and the clinic is told.
+            overlaps[:] = [
+                order_overlap(after, other, change.line, self.tz) for other in overlapping(after, around, self.tz)
+            ]
+
+        if not orders.apply_change(self.clinic.clinic_id, before, after, self.tz, note_overlaps):
+            # The portal changed the order after we read it: the MIS's change is stale.
+            return OrderOutcome.CONFLICT
+        self.warnings += overlaps
+        return OrderOutcome.UPDATED
+
+    def on_resource(self, order: Order) -> Order:
+        """An order the MIS moved to another resource takes that resource's portal id and name."""
+        clinic_id = self.clinic.clinic_id
+        portal_id = resource_identities(clinic_id).get(order.mw_resource_id, order.resource_id)
+        names = {r.id: r.name for r in stored_records(clinic_id, Kind.RESOURCES) if isinstance(r, Resource)}
+        return replace(order, resource_id=portal_id, resource_name=names.get(order.mw_resource_id, order.resource_name))
+
+
+def describe(interval: Interval, tz: ZoneInfo) -> str:
+    start, end = interval.start.astimezone(tz), interval.end.astimezone(tz)
+    return f"{start:%d.%m.%Y %H:%M}-{end:%H:%M}"
+
+
+def overlapping(order: Order, around: dict[int, Interval], tz: ZoneInfo) -> list[int]:
+    mine = local_interval(order.reception, order.duration, tz)
+    return sorted(order_id for order_id, interval in around.items() if mine.overlaps(interval))
+
+
+def order_overlap(order: Order, other_id: int, line: int, tz: ZoneInfo) -> Issue:
+    mine = describe(local_interval(order.reception, order.duration, tz), tz)
+    message = (
+        f"order {order.id} moved to {mine} on resource {order.mw_resource_id}, time order {other_id} already holds"
+    )
+    return Issue("overlaps_order", message, line, "Orders", str(order.id))
+
+
+def appointment_overlaps(clinic_id: str, appointments: Sequence[Appointment], tz: ZoneInfo) -> list[Issue]:
+    """A warning for every new or changed appointment on time a portal order holds: a double booking."""
+    if not appointments:
+        return []
+    by_resource: dict[int, list[Appointment]] = {}
+    for appointment in appointments:
+        by_resource.setdefault(appointment.resource_id, []).append(appointment)
+
+    def of_resource(resource_id: int, booked: list[Appointment]) -> list[Issue]:
+        days = [a.start.date() for a in booked]
+        held = holds.held(clinic_id, resource_id, min(days), max(days))
+        found = []
+        for appointment in booked:
+            busy = local_interval(appointment.start, appointment.duration, tz)
+            for order_id, interval in sorted(held.items()):
+                if busy.overlaps(interval):
+                    message = (
+                        f"appointment {appointment.key} ({describe(busy, tz)}) overlaps portal order {order_id} "
+                        f"({describe(interval, tz)}) on resource {resource_id}"
+                    )
+                    found.append(Issue("overlaps_order", message, appointment.line, "Appointments", appointment.key))
+        return found
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        return [issue for issues in pool.map(lambda item: of_resource(*item), by_resource.items()) for issue in issues]

@@ -7,11 +7,18 @@
   the record's own key, so a big clinic's writes spread over many partitions and any record can
   still be found directly; the `by_resource` index serves the busy time of one resource.
 * Orders: patients' booking requests; the `by_last_changed` index serves the export window.
+* Holds: the time the orders of one resource hold on one day, the unit of booking concurrency.
 """
 
 from __future__ import annotations
 
-from pynamodb.attributes import BooleanAttribute, NumberAttribute, UnicodeAttribute, UnicodeSetAttribute
+from pynamodb.attributes import (
+    BooleanAttribute,
+    JSONAttribute,
+    NumberAttribute,
+    UnicodeAttribute,
+    UnicodeSetAttribute,
+)
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 
@@ -121,4 +128,20 @@ class OrderModel(Model):
     by_last_changed = ByLastChangedIndex()
 
 
-ALL_MODELS: tuple[type[Model], ...] = (ClinicModel, ClientKeyModel, RecordModel, OrderModel)
+class HoldDayModel(Model):
+    """The time one MIS resource's orders hold on one local day: {order id: [start, end]} in unix seconds.
+
+    Every booking and every MIS change to an order rewrites the day under a version condition,
+    so two patients can never both take one slot, whatever the step of the schedule.
+    """
+
+    class Meta(_Meta):
+        table_name = settings.holds_table
+
+    pk = UnicodeAttribute(hash_key=True)  # clinic#MIS resource id
+    day = UnicodeAttribute(range_key=True)  # local ISO date of the holds' starts
+    holds = JSONAttribute(default=dict)
+    version = NumberAttribute(default=0)
+
+
+ALL_MODELS: tuple[type[Model], ...] = (ClinicModel, ClientKeyModel, RecordModel, OrderModel, HoldDayModel)

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from zoneinfo import ZoneInfo
 
-from pynamodb.exceptions import UpdateError
+from pynamodb.exceptions import DoesNotExist, UpdateError
+from pynamodb.transactions import TransactWrite
 
 from mediexchange.records import Order, OrderStatus
+from mediexchange.slots import Interval
+from mediexchange.store import holds
 from mediexchange.store.models import OrderModel
 
 # Fields an MIS may change; patient fields are never taken from an MIS.
-MIS_FIELDS = ("status", "reception", "duration", "mw_resource_id", "last_changed")
+MIS_FIELDS = ("status", "reception", "duration", "mw_resource_id", "resource_id", "resource_name", "last_changed")
 
 
 def to_order(model: OrderModel) -> Order:
@@ -65,8 +69,20 @@ def to_model(clinic_id: str, order: Order) -> OrderModel:
     )
 
 
-def save_new_order(clinic_id: str, order: Order) -> None:
-    to_model(clinic_id, order).save(condition=OrderModel.order_id.does_not_exist())
+def save_new_order(
+    clinic_id: str, order: Order, tz: ZoneInfo, check: Callable[[dict[int, Interval]], None] | None = None
+) -> None:
+    """Store a new order together with the time it holds; `check` may refuse (see holds.commit)."""
+    model = to_model(clinic_id, order)
+    new = OrderModel.order_id.does_not_exist()
+    holds.commit(clinic_id, None, holds.hold_of(order, tz), lambda t: t.save(model, condition=new), check)
+
+
+def get_order(clinic_id: str, order_id: int) -> Order | None:
+    try:
+        return to_order(OrderModel.get(clinic_id, order_id, consistent_read=True))
+    except DoesNotExist:
+        return None
 
 
 def get_orders(clinic_id: str, order_ids: Iterable[int]) -> dict[int, Order]:
@@ -74,18 +90,34 @@ def get_orders(clinic_id: str, order_ids: Iterable[int]) -> dict[int, Order]:
     return {int(m.order_id): to_order(m) for m in OrderModel.batch_get(keys, consistent_read=True)}
 
 
-def apply_change(clinic_id: str, before: Order, after: Order) -> bool:
-    """Write an MIS change unless the order changed since `before` was read; False if it had."""
+def apply_change(
+    clinic_id: str,
+    before: Order,
+    after: Order,
+    tz: ZoneInfo,
+    check: Callable[[dict[int, Interval]], None] | None = None,
+) -> bool:
+    """Write an MIS change, moving or freeing the time the order holds, unless the order changed
+    since `before` was read (then False)."""
     model = to_model(clinic_id, after)
+    actions = [getattr(OrderModel, name).set(getattr(model, name)) for name in MIS_FIELDS]
+    unchanged = OrderModel.last_changed == before.last_changed
+    old, new = holds.hold_of(before, tz), holds.hold_of(after, tz)
     try:
-        model.update(
-            actions=[getattr(OrderModel, name).set(getattr(model, name)) for name in MIS_FIELDS],
-            condition=OrderModel.last_changed == before.last_changed,
-        )
+        if old == new:
+            model.update(actions=actions, condition=unchanged)
+        else:
+
+            def update(transaction: TransactWrite) -> None:
+                transaction.update(model, actions=actions, condition=unchanged)
+
+            holds.commit(clinic_id, old, new, update, check)
     except UpdateError as exc:
         if exc.cause_response_code == "ConditionalCheckFailedException":
             return False
         raise
+    except holds.OrderChanged:
+        return False
     return True
 
 

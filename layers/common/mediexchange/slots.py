@@ -1,0 +1,75 @@
+"""Free slots: pure arithmetic over schedules, busy time and the clock.
+
+A slot is a step of `time_step` minutes counted in elapsed time from the start of a working
+window, wholly inside the window, outside its break, not yet begun, and overlapping no busy
+interval. Instants are aware datetimes in UTC, so a daylight-saving change simply makes a day
+shorter or longer: a local time that does not exist is never offered, and a repeated hour is
+offered twice, each with its own offset.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from zoneinfo import ZoneInfo
+
+from mediexchange.records import Schedule, Window
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class Interval:
+    start: dt.datetime
+    end: dt.datetime
+
+    def overlaps(self, other: Interval) -> bool:
+        return self.start < other.end and other.start < self.end
+
+
+def instant(day: dt.date, minutes: int, tz: ZoneInfo) -> dt.datetime:
+    """The instant a local day's minute falls on; a time skipped by a clock change lands after the gap."""
+    local = dt.datetime.combine(day, dt.time()) + dt.timedelta(minutes=minutes)
+    return local.replace(tzinfo=tz, fold=0).astimezone(dt.UTC)
+
+
+def local_interval(start: dt.datetime, minutes: int, tz: ZoneInfo) -> Interval:
+    """A local start (naive) and a duration, as elapsed time."""
+    begin = start.replace(tzinfo=tz, fold=0).astimezone(dt.UTC)
+    return Interval(begin, begin + dt.timedelta(minutes=minutes))
+
+
+def window_slots(day: dt.date, window: Window, step: int, tz: ZoneInfo) -> Iterator[Interval]:
+    start, end = instant(day, window.start, tz), instant(day, window.end, tz)
+    pause = None
+    if window.break_start is not None and window.break_end is not None:
+        pause = Interval(instant(day, window.break_start, tz), instant(day, window.break_end, tz))
+    length = dt.timedelta(minutes=step)
+    slot = Interval(start, start + length)
+    while slot.end <= end:
+        if pause is None or not slot.overlaps(pause):
+            yield slot
+        slot = Interval(slot.end, slot.end + length)
+
+
+def free_slots(
+    schedules: Iterable[Schedule],
+    step: int,
+    busy: Iterable[Interval],
+    tz: ZoneInfo,
+    now: dt.datetime,
+) -> list[Interval]:
+    """Every free slot of the given schedules, in time order, each once (windows may overlap)."""
+    taken = sorted(busy)
+    candidates = {
+        slot
+        for schedule in schedules
+        for window in schedule.windows
+        for slot in window_slots(schedule.date, window, step, tz)
+    }
+    return sorted(s for s in candidates if s.start >= now and not any(s.overlaps(b) for b in taken))
+
+
+def is_free_run(free: Iterable[Interval], start: dt.datetime, steps: int, step: int) -> bool:
+    """Whether `steps` consecutive free slots begin at `start`."""
+    starts = {slot.start for slot in free}
+    return all(start + dt.timedelta(minutes=step * k) in starts for k in range(steps))

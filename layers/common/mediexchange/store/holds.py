@@ -1,0 +1,138 @@
+"""Holds: the time orders take on a resource, changed only together with the orders themselves.
+
+A hold lives in the day item of its resource and local start date. Every change rewrites the day
+items it touches under their version numbers, in one transaction with the order, so bookings and
+MIS changes of one resource and day serialize; the loser reads again and decides again.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass
+from zoneinfo import ZoneInfo
+
+from pynamodb.connection import Connection
+from pynamodb.exceptions import DoesNotExist, TransactWriteError
+from pynamodb.transactions import TransactWrite
+
+from mediexchange.config import settings
+from mediexchange.errors import StoreUnavailable
+from mediexchange.records import Order
+from mediexchange.slots import Interval, local_interval
+from mediexchange.store.models import HoldDayModel
+from mediexchange.sync import holds_slot
+
+MAX_ATTEMPTS = 8
+ONE_DAY = dt.timedelta(days=1)
+
+DayKey = tuple[int, dt.date]  # (MIS resource id, local date)
+
+
+@dataclass(frozen=True, slots=True)
+class Hold:
+    order_id: int
+    mis_resource_id: int
+    day: dt.date  # local date of the start
+    interval: Interval
+
+    @property
+    def key(self) -> DayKey:
+        return self.mis_resource_id, self.day
+
+
+def hold_of(order: Order, tz: ZoneInfo) -> Hold | None:
+    """The time an order holds: none once rejected."""
+    if not holds_slot(order.status):
+        return None
+    interval = local_interval(order.reception, order.duration, tz)
+    return Hold(order.id, order.mw_resource_id, order.reception.date(), interval)
+
+
+def _partition(clinic_id: str, mis_resource_id: int) -> str:
+    return f"{clinic_id}#{mis_resource_id}"
+
+
+def _intervals(model: HoldDayModel) -> dict[int, Interval]:
+    return {
+        int(order_id): Interval(dt.datetime.fromtimestamp(start, dt.UTC), dt.datetime.fromtimestamp(end, dt.UTC))
+        for order_id, (start, end) in (model.holds or {}).items()
+    }
+
+
+def _read_day(clinic_id: str, key: DayKey) -> HoldDayModel:
+    partition, day = _partition(clinic_id, key[0]), key[1].isoformat()
+    try:
+        return HoldDayModel.get(partition, day, consistent_read=True)
+    except DoesNotExist:
+        return HoldDayModel(partition, day, holds={}, version=0)
+
+
+def held(clinic_id: str, mis_resource_id: int, first_day: dt.date, last_day: dt.date) -> dict[int, Interval]:
+    """{order id: interval} of every hold that can touch the given days, strongly consistent."""
+    # From the day before: a hold that starts late in the evening reaches past midnight.
+    condition = HoldDayModel.day.between((first_day - ONE_DAY).isoformat(), last_day.isoformat())
+    found: dict[int, Interval] = {}
+    for model in HoldDayModel.query(_partition(clinic_id, mis_resource_id), condition, consistent_read=True):
+        found.update(_intervals(model))
+    return found
+
+
+class OrderChanged(Exception):
+    """The order's own condition failed: someone changed it after it was read."""
+
+
+def commit(
+    clinic_id: str,
+    before: Hold | None,
+    after: Hold | None,
+    write_order: Callable[[TransactWrite], None],
+    check: Callable[[dict[int, Interval]], None] | None = None,
+) -> None:
+    """Write an order (by `write_order`, first in the transaction) and move its hold, atomically.
+
+    `check` sees the other holds around the new one on every attempt and may raise to refuse.
+    Raises OrderChanged if the order's own condition failed.
+    """
+    for _ in range(MAX_ATTEMPTS):
+        keys = {h.key for h in (before, after) if h} | (
+            {(after.mis_resource_id, after.day - ONE_DAY)} if after else set()
+        )
+        days = {key: _read_day(clinic_id, key) for key in keys}
+        if after is not None and check is not None:
+            around = _intervals(days[(after.mis_resource_id, after.day - ONE_DAY)]) | _intervals(days[after.key])
+            around.pop(after.order_id, None)
+            check(around)
+        connection = Connection(region=settings.region, host=settings.endpoint_url)
+        try:
+            with TransactWrite(connection=connection) as transaction:
+                write_order(transaction)
+                for key, model in days.items():
+                    _write_day(transaction, model, key, before, after)
+        except TransactWriteError as exc:
+            reasons = exc.cancellation_reasons or []
+            if reasons and reasons[0] is not None and reasons[0].code == "ConditionalCheckFailed":
+                raise OrderChanged() from None
+            if exc.cause_response_code != "TransactionCanceledException":
+                raise
+            continue  # a day changed under us
+        return
+    raise StoreUnavailable("the resource's schedule is changing too fast; try again", retry_after=1)
+
+
+def _write_day(
+    transaction: TransactWrite, model: HoldDayModel, key: DayKey, before: Hold | None, after: Hold | None
+) -> None:
+    """Rewrite the day if its holds change, else only check that it did not change since read."""
+    seen = int(model.version or 0)
+    unchanged = HoldDayModel.version == seen if seen else HoldDayModel.version.does_not_exist()
+    holds = dict(model.holds or {})
+    if before is not None and before.key == key:
+        holds.pop(str(before.order_id), None)
+    if after is not None and after.key == key:
+        holds[str(after.order_id)] = [int(after.interval.start.timestamp()), int(after.interval.end.timestamp())]
+    if holds == (model.holds or {}):
+        transaction.condition_check(HoldDayModel, model.pk, model.day, condition=unchanged)
+    else:
+        model.holds, model.version = holds, seen + 1
+        transaction.save(model, condition=unchanged)
