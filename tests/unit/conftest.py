@@ -114,3 +114,13 @@ def snapshot(client: Any) -> dict[str, list[Any]]:
     """Every item of every table, in a stable order: to prove a request changed nothing."""
     tables = client.list_tables()["TableNames"]
     return {t: sorted(map(repr, client.scan(TableName=t, ConsistentRead=True)["Items"])) for t in tables}
+
+
+def call_portal(method: str, path: str, body: Any = None, query: dict[str, str] | None = None) -> tuple[int, Any]:
+    """Call the portal handler as API Gateway would after checking the API key."""
+    from functions.portal.app import lambda_handler
+
+    raw = json.dumps(body).encode() if body is not None and not isinstance(body, bytes) else (body or b"")
+    headers = {"Content-Type": "application/json"} if raw else {}
+    response = lambda_handler(api_event(method, path, raw, headers, query), FakeContext())
+    return response["statusCode"], json.loads(decoded(response))

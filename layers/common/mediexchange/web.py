@@ -6,9 +6,11 @@ import base64
 import email.message
 import email.parser
 import email.policy
+import json
 import traceback
 import zlib
 from collections.abc import Callable
+from json import JSONDecodeError
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -152,6 +154,38 @@ def xml_resolver(result_root: str) -> APIGatewayRestResolver:
         log_bug(exc)
         message = f"internal error; quote request id {request_id} to support"
         return xml_response(500, serialize(error_result(result_root, "internal", [_issue(message)])))
+
+    return app
+
+
+def json_error(status: int, code: str, message: str, retry_after: int | None = None) -> Response[str]:
+    headers = {"Retry-After": str(retry_after)} if retry_after is not None else None
+    body = json.dumps({"error": {"code": code, "message": message}}, ensure_ascii=False)
+    return Response(status, "application/json", body, headers)
+
+
+def json_resolver() -> APIGatewayRestResolver:
+    """A resolver whose errors are `{"error": {"code": …, "message": …}}`."""
+    app = APIGatewayRestResolver()
+
+    @app.exception_handler(ServiceError)  # type: ignore[untyped-decorator]
+    def service_error(exc: ServiceError) -> Response[str]:
+        logger.info("request refused", extra={"status": exc.status, "code": exc.code})
+        return json_error(exc.status, exc.code, exc.message, exc.retry_after)
+
+    @app.exception_handler([JSONDecodeError, UnicodeDecodeError])  # type: ignore[untyped-decorator]
+    def bad_json(_: ValueError) -> Response[str]:
+        return json_error(400, "invalid_request", "the body is not valid JSON")
+
+    @app.not_found
+    def not_found(_: Exception) -> Response[str]:
+        return json_error(404, "not_found", "no such endpoint")
+
+    @app.exception_handler(Exception)  # type: ignore[untyped-decorator]
+    def internal(exc: Exception) -> Response[str]:
+        log_bug(exc)
+        request_id = app.current_event.request_context.request_id
+        return json_error(500, "internal", f"internal error; quote request id {request_id} to support")
 
     return app
 
