@@ -143,7 +143,7 @@ class Importer:
             return
         clinic_id = self.clinic.clinic_id
         known = resource_identities(clinic_id)
-        new = sorted({r.id for r in self.document.resources} - set(known))
+        new = [r.id for r in self.document.resources if r.id not in known]  # in the document's order
         if new:
             portal_ids = clinics.allocate_ids(clinic_id, "next_resource_id", len(new))
             items = [identity_item(clinic_id, mis, portal) for mis, portal in zip(new, portal_ids, strict=True)]

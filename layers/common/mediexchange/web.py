@@ -158,15 +158,18 @@ def xml_resolver(result_root: str) -> APIGatewayRestResolver:
     return app
 
 
+def to_json(value: object) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
 def json_error(status: int, code: str, message: str, retry_after: int | None = None) -> Response[str]:
     headers = {"Retry-After": str(retry_after)} if retry_after is not None else None
-    body = json.dumps({"error": {"code": code, "message": message}}, ensure_ascii=False)
-    return Response(status, "application/json", body, headers)
+    return Response(status, "application/json", to_json({"error": {"code": code, "message": message}}), headers)
 
 
 def json_resolver() -> APIGatewayRestResolver:
-    """A resolver whose errors are `{"error": {"code": …, "message": …}}`."""
-    app = APIGatewayRestResolver()
+    """A resolver whose errors are `{"error": {"code": …, "message": …}}`; Cyrillic stays readable."""
+    app = APIGatewayRestResolver(serializer=to_json)
 
     @app.exception_handler(ServiceError)  # type: ignore[untyped-decorator]
     def service_error(exc: ServiceError) -> Response[str]:
