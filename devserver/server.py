@@ -103,7 +103,9 @@ class LocalApi:
 def proxy_event(
     request: Request, route: template.Route, path_parameters: dict[str, str], request_id: str
 ) -> dict[str, Any]:
-    body = request.get_data()
+    # A body over the limit is not read at all: the handler refuses it by its Content-Length.
+    too_large = (request.content_length or 0) > local_settings().max_document_bytes
+    body = b"" if too_large else request.get_data()
     query = request.args
     return {
         "resource": route.path,
@@ -158,12 +160,16 @@ def configure(endpoint_url: str) -> None:
         os.environ.setdefault(name, value)
 
 
+def local_settings() -> Any:
+    from mediexchange import config  # not at the top: `configure` sets the environment it reads
+
+    return config.load()
+
+
 def local_table_names() -> dict[str, str]:
     """Tables are named as `mediexchange.config` names them, so the CLI finds them with no settings."""
-    from mediexchange import config
-
-    settings = config.load()
-    return {logical_id: getattr(settings, env.lower()) for logical_id, env in template.table_env_names().items()}
+    names = template.table_env_names().items()
+    return {logical_id: getattr(local_settings(), env.lower()) for logical_id, env in names}
 
 
 def create_tables(client: Any) -> None:

@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 
 from mediexchange.config import settings
 from mediexchange.errors import UnknownClientKey
-from mediexchange.protocol.reading import client_key_of, read_document
+from mediexchange.protocol.reading import by_line, client_key_of, read_document
 from mediexchange.protocol.xmlparse import parse_document
 from mediexchange.records import (
     Appointment,
@@ -104,7 +104,7 @@ class Importer:
         orders_report = self.apply_order_changes(doc.orders) if doc.orders is not None else None
         write_all(RecordModel.Meta.table_name, self.deletes)
         self.warnings += appointment_overlaps(self.clinic.clinic_id, self.written_appointments, self.tz)
-        warnings = tuple(sorted((*doc.warnings, *self.warnings), key=lambda w: w.line or 0))
+        warnings = tuple(sorted((*doc.warnings, *self.warnings), key=by_line))
         return ImportReport(
             self.import_id, groups, resources, schedules, appointments, doc.sync_mode, orders_report, warnings
         )

@@ -40,6 +40,9 @@ def xml_response(status: int, body: bytes, encoding: str = "utf-8", retry_after:
 def raw_body(event: BaseProxyEvent, limit: int | None = None) -> bytes:
     """The request body as the client sent it, gzip inflated, never decoded to text."""
     limit = limit or settings.max_document_bytes
+    declared = (event.headers.get("content-length") or "").strip()
+    if declared.isdigit() and int(declared) > limit:  # refused before the body is looked at
+        raise TooLarge(f"the request body is larger than {limit} bytes")
     body = event.body or ""
     data = base64.b64decode(body) if event.is_base64_encoded else body.encode("utf-8")
     if len(data) > limit:

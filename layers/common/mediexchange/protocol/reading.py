@@ -8,6 +8,7 @@ so a rejected import reports everything wrong with it at once.
 from __future__ import annotations
 
 import datetime as dt
+import math
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -34,6 +35,7 @@ from mediexchange.timeutil import NonexistentLocalTime, localize
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 MAX_TEXT = 1000  # characters of one text value; keeps every stored item far below DynamoDB's 400 KB
 MINUTES_PER_DAY = 1440
+MAX_REPORTED = 1000  # errors, and warnings, listed in one answer
 
 ROOT = "mediexchange"
 # section element (lower case) -> (name used in answers, record element)
@@ -85,6 +87,11 @@ class Located(Protocol):
 
 
 L = TypeVar("L", bound=Located)
+
+
+def by_line(issue: Issue) -> float:
+    """Order of issues in an answer: by line, those without one (summaries) last."""
+    return issue.line if issue.line is not None else math.inf
 
 
 def line_of(element: etree._Element) -> int:
@@ -192,6 +199,7 @@ class DocumentReader:
     tz: ZoneInfo
     errors: list[Issue] = field(default_factory=list)
     warnings: list[Issue] = field(default_factory=list)
+    untold: dict[int, int] = field(default_factory=dict)
 
     # -- element plumbing ----------------------------------------------------------------------
 
@@ -215,7 +223,22 @@ class DocumentReader:
     def warn(
         self, code: str, message: str, element: etree._Element, section: str, record_id: str | None = None
     ) -> None:
-        self.warnings.append(Issue(code, message, element.sourceline, section, record_id))
+        self.note(self.warnings, Issue(code, message, element.sourceline, section, record_id))
+
+    def error(self, issue: Issue) -> None:
+        self.note(self.errors, issue)
+
+    def note(self, issues: list[Issue], issue: Issue) -> None:
+        """Keep the first MAX_REPORTED issues of a kind and count the rest: a hostile document
+        with a million bad records must not make a million-line answer."""
+        if len(issues) < MAX_REPORTED:
+            issues.append(issue)
+        else:
+            self.untold[id(issues)] = self.untold.get(id(issues), 0) + 1
+
+    def told(self, issues: list[Issue], code: str) -> tuple[Issue, ...]:
+        more = self.untold.get(id(issues), 0)
+        return (*issues, Issue(code, f"and {more} more not listed")) if more else tuple(issues)
 
     def records(
         self, section_element: etree._Element, section: str, tag: str, read: Callable[[etree._Element], T]
@@ -234,7 +257,7 @@ class DocumentReader:
             except RecordError as exc:
                 record_id = next((v.strip() for k, v in element.attrib.items() if k.lower() == "id"), None)
                 line = exc.line or element.sourceline
-                self.errors.append(Issue("invalid_record", str(exc), line, section, record_id))
+                self.error(Issue("invalid_record", str(exc), line, section, record_id))
 
     def unique(self, records: list[L], section: str, key: Callable[[L], str]) -> tuple[L, ...]:
         first_line: dict[str, int] = {}
@@ -243,7 +266,7 @@ class DocumentReader:
             line = record.line
             if record_key in first_line:
                 message = f"duplicate id {record_key} (first at line {first_line[record_key]})"
-                self.errors.append(Issue("invalid_record", message, line, section, record_key))
+                self.error(Issue("invalid_record", message, line, section, record_key))
             else:
                 first_line[record_key] = line
         return tuple(records)
@@ -364,7 +387,7 @@ class DocumentReader:
             elif name in found:
                 section = SECTIONS[name][0]
                 message = f"section {section} appears more than once (first at line {found[name].sourceline})"
-                self.errors.append(Issue("invalid_record", message, element.sourceline, section))
+                self.error(Issue("invalid_record", message, element.sourceline, section))
             else:
                 found[name] = element
 
@@ -376,35 +399,38 @@ class DocumentReader:
             title, tag = SECTIONS[name]
             return self.unique(list(self.records(found[name], title, tag, read)), title, key)
 
-        sync_mode = SyncMode.DIFF
-        if "appointments" in found:
-            sync_mode = self.sync_mode(found["appointments"])
+        sync_mode = self.sync_mode(found["appointments"]) if "appointments" in found else SyncMode.DIFF
+        groups = read_section("resourcegroups", self.group, lambda r: str(r.id))
+        resources = read_section("resources", self.resource, lambda r: str(r.id))
+        schedules = read_section("schedules", self.schedule, lambda r: str(r.id))
+        appointments = read_section("appointments", self.appointment, lambda r: r.key)
+        orders = read_section("orders", self.order, lambda r: str(r.id))
+        self.warnings.sort(key=by_line)
         document = Document(
-            client_key=client_key,
-            groups=read_section("resourcegroups", self.group, lambda r: str(r.id)),
-            resources=read_section("resources", self.resource, lambda r: str(r.id)),
-            schedules=read_section("schedules", self.schedule, lambda r: str(r.id)),
-            appointments=read_section("appointments", self.appointment, lambda r: r.key),
-            sync_mode=sync_mode,
-            orders=read_section("orders", self.order, lambda r: str(r.id)),
-            warnings=tuple(sorted(self.warnings, key=lambda w: w.line or 0)),
+            client_key,
+            groups,
+            resources,
+            schedules,
+            appointments,
+            sync_mode,
+            orders,
+            self.told(self.warnings, "more_warnings"),
         )
         if self.errors:
-            count = len(self.errors)
-            raise InvalidRecords(f"{count} invalid record{'s' if count > 1 else ''}; nothing was imported", self.errors)
+            raise InvalidRecords("invalid records; nothing was imported", self.told(self.errors, "invalid_record"))
         return document
 
     def sync_mode(self, element: etree._Element) -> SyncMode:
         try:
             raw = self.attributes(element, "Appointments", frozenset({"syncmode"})).text("syncmode", required=False)
         except RecordError as exc:
-            self.errors.append(Issue("invalid_record", str(exc), element.sourceline, "Appointments"))
+            self.error(Issue("invalid_record", str(exc), element.sourceline, "Appointments"))
             return SyncMode.DIFF
         try:
             return SyncMode(raw.lower() or SyncMode.DIFF.value)
         except ValueError:
             message = f"SyncMode must be full or diff, got {raw!r}"
-            self.errors.append(Issue("invalid_record", message, element.sourceline, "Appointments"))
+            self.error(Issue("invalid_record", message, element.sourceline, "Appointments"))
             return SyncMode.DIFF
 
 
