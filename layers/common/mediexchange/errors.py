@@ -57,6 +57,12 @@ class UnsupportedMediaType(ServiceError):
     status, code = 415, "unsupported_media_type"
 
 
+class Internal(ServiceError):
+    """A bug: the answer carries the request id, never the details."""
+
+    status, code = 500, "internal"
+
+
 class StoreUnavailable(ServiceError):
     """The store kept refusing (throttling, timeouts) after every retry; nothing is lost, retry later."""
 

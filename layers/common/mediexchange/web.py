@@ -20,9 +20,18 @@ from aws_lambda_powertools.utilities.data_classes.common import BaseProxyEvent
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from mediexchange.config import settings
-from mediexchange.errors import BadRequest, ServiceError, TooLarge, UnsupportedMediaType
+from mediexchange.errors import (
+    BadRequest,
+    Internal,
+    InvalidRequest,
+    NotFound,
+    ServiceError,
+    StoreUnavailable,
+    TooLarge,
+    UnsupportedMediaType,
+)
 from mediexchange.protocol.writing import error_result, serialize
-from mediexchange.records import Issue
+from mediexchange.store.batch import is_transient
 
 logger = Logger(service="mediexchange")
 
@@ -136,68 +145,65 @@ def xml_document(event: BaseProxyEvent) -> tuple[bytes, str | None]:
     return fields["xml"], charset
 
 
-def xml_resolver(result_root: str) -> APIGatewayRestResolver:
-    """A resolver whose errors are `<result_root status="error"><Error code=…>` documents."""
-    app = APIGatewayRestResolver()
+ErrorRenderer = Callable[[ServiceError], "Response[Any]"]
+
+
+def _resolver(render: ErrorRenderer, **options: Any) -> APIGatewayRestResolver:
+    """A resolver with the one exception map every function shares; `render` shapes the error body."""
+    app = APIGatewayRestResolver(**options)
 
     @app.exception_handler(ServiceError)  # type: ignore[untyped-decorator]
-    def service_error(exc: ServiceError) -> Response[bytes]:
+    def refused(exc: ServiceError) -> Response[Any]:
         logger.info("request refused", extra={"status": exc.status, "code": exc.code, "problems": len(exc.issues)})
+        return render(exc)
+
+    @app.not_found
+    def not_found(_: Exception) -> Response[Any]:
+        return render(NotFound("no such endpoint"))
+
+    @app.exception_handler(Exception)  # type: ignore[untyped-decorator]
+    def internal(exc: Exception) -> Response[Any]:
+        if is_transient(exc):
+            logger.warning("store unavailable", extra={"error_type": type(exc).__name__})
+            return render(
+                StoreUnavailable("the store is busy; nothing accepted was lost, try again later", retry_after=5)
+            )
+        log_bug(exc)
+        request_id = app.current_event.request_context.request_id
+        return render(Internal(f"internal error; quote request id {request_id} to support"))
+
+    return app
+
+
+def xml_resolver(result_root: str) -> APIGatewayRestResolver:
+    """A resolver whose errors are `<result_root status="error"><Error code=…>` documents."""
+
+    def render(exc: ServiceError) -> Response[Any]:
         body = serialize(error_result(result_root, exc.code, exc.issues))
         return xml_response(exc.status, body, retry_after=exc.retry_after)
 
-    @app.not_found
-    def not_found(_: Exception) -> Response[bytes]:
-        body = serialize(error_result(result_root, "not_found", [_issue("no such endpoint")]))
-        return xml_response(404, body)
-
-    @app.exception_handler(Exception)  # type: ignore[untyped-decorator]
-    def internal(exc: Exception) -> Response[bytes]:
-        request_id = app.current_event.request_context.request_id
-        log_bug(exc)
-        message = f"internal error; quote request id {request_id} to support"
-        return xml_response(500, serialize(error_result(result_root, "internal", [_issue(message)])))
-
-    return app
+    return _resolver(render)
 
 
 def to_json(value: object) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
-def json_error(status: int, code: str, message: str, retry_after: int | None = None) -> Response[str]:
-    headers = {"Retry-After": str(retry_after)} if retry_after is not None else None
-    return Response(status, "application/json", to_json({"error": {"code": code, "message": message}}), headers)
-
-
 def json_resolver() -> APIGatewayRestResolver:
     """A resolver whose errors are `{"error": {"code": …, "message": …}}`; Cyrillic stays readable."""
-    app = APIGatewayRestResolver(serializer=to_json)
 
-    @app.exception_handler(ServiceError)  # type: ignore[untyped-decorator]
-    def service_error(exc: ServiceError) -> Response[str]:
-        logger.info("request refused", extra={"status": exc.status, "code": exc.code})
-        return json_error(exc.status, exc.code, exc.message, exc.retry_after)
+    def render(exc: ServiceError) -> Response[Any]:
+        headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after is not None else None
+        body = to_json({"error": {"code": exc.code, "message": exc.message}})
+        return Response(exc.status, "application/json", body, headers)
+
+    app = _resolver(render, serializer=to_json)
 
     @app.exception_handler([JSONDecodeError, UnicodeDecodeError])  # type: ignore[untyped-decorator]
-    def bad_json(_: ValueError) -> Response[str]:
-        return json_error(400, "invalid_request", "the body is not valid JSON")
-
-    @app.not_found
-    def not_found(_: Exception) -> Response[str]:
-        return json_error(404, "not_found", "no such endpoint")
-
-    @app.exception_handler(Exception)  # type: ignore[untyped-decorator]
-    def internal(exc: Exception) -> Response[str]:
-        log_bug(exc)
-        request_id = app.current_event.request_context.request_id
-        return json_error(500, "internal", f"internal error; quote request id {request_id} to support")
+    def bad_json(_: ValueError) -> Response[Any]:
+        return render(InvalidRequest("the body is not valid JSON"))
 
     return app
-
-
-def _issue(message: str) -> Issue:
-    return Issue("", message)
 
 
 def log_bug(exc: BaseException) -> None:

@@ -52,6 +52,14 @@ def delete_request(key: dict[str, Any]) -> WriteRequest:
     return {"DeleteRequest": {"Key": key}}
 
 
+def is_transient(exc: BaseException) -> bool:
+    """A store failure that waiting may cure (throttling, timeouts, the service's own errors)."""
+    cause = getattr(exc, "cause", None) or exc  # PynamoDB wraps the botocore error
+    if isinstance(cause, ClientError):
+        return cause.response.get("Error", {}).get("Code") in RETRYABLE_CODES
+    return isinstance(cause, BotoCoreError)
+
+
 def backoff(attempt: int, rand: Callable[[], float] = random.random) -> float:
     """Full jitter: a random delay up to an exponentially growing cap."""
     return rand() * min(MAX_DELAY, BASE_DELAY * 2.0**attempt)
@@ -63,18 +71,19 @@ def write_all(
     *,
     client: Any = None,
     parallelism: int | None = None,
-    sleep: Callable[[float], None] = time.sleep,
+    sleep: Callable[[float], None] | None = None,
 ) -> int:
     """Write every request; returns the number of BatchWriteItem calls made. Raises StoreUnavailable."""
     if not requests:
         return 0
     client = client or dynamodb_client()
+    pause = sleep or time.sleep
     chunks = [list(requests[i : i + BATCH_SIZE]) for i in range(0, len(requests), BATCH_SIZE)]
     workers = min(parallelism or settings.write_parallelism, len(chunks))
     if workers == 1:
-        return sum(_write_chunk(client, table, chunk, sleep) for chunk in chunks)
+        return sum(_write_chunk(client, table, chunk, pause) for chunk in chunks)
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        return sum(pool.map(lambda chunk: _write_chunk(client, table, chunk, sleep), chunks))
+        return sum(pool.map(lambda chunk: _write_chunk(client, table, chunk, pause), chunks))
 
 
 def _write_chunk(client: Any, table: str, chunk: list[WriteRequest], sleep: Callable[[float], None]) -> int:
