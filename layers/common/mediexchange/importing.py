@@ -35,9 +35,9 @@ from mediexchange.store.models import RecordModel
 from mediexchange.store.records import (
     Kind,
     SyncedRecord,
+    assign_portal_ids,
     delete_item,
     desired,
-    identity_item,
     put_item,
     resource_identities,
     stored_hashes,
@@ -139,15 +139,10 @@ class Importer:
 
     def write_new_identities(self) -> None:
         """Give every resource seen for the first time its stable portal id."""
-        if not self.document.resources:
-            return
-        clinic_id = self.clinic.clinic_id
-        known = resource_identities(clinic_id)
-        new = [r.id for r in self.document.resources if r.id not in known]  # in the document's order
-        if new:
-            portal_ids = clinics.allocate_ids(clinic_id, "next_resource_id", len(new))
-            items = [identity_item(clinic_id, mis, portal) for mis, portal in zip(new, portal_ids, strict=True)]
-            write_all(RecordModel.Meta.table_name, items)
+        if self.document.resources:
+            known = resource_identities(self.clinic.clinic_id)
+            new = [r.id for r in self.document.resources if r.id not in known]  # in the document's order
+            assign_portal_ids(self.clinic.clinic_id, new)
 
     def apply_order_changes(self, changes: Sequence[OrderChange]) -> OrdersReport:
         clinic_id, tz = self.clinic.clinic_id, self.tz

@@ -5,15 +5,21 @@ from __future__ import annotations
 import datetime as dt
 import json
 import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
+from pynamodb.connection import Connection
+from pynamodb.exceptions import TransactWriteError
+from pynamodb.transactions import TransactWrite
+
+from mediexchange.config import settings
+from mediexchange.errors import StoreUnavailable
 from mediexchange.records import Appointment, Group, Resource, Schedule, Window
 from mediexchange.store.batch import delete_request, dynamodb_client, put_request
-from mediexchange.store.models import RecordModel, ResourceIdentityModel
+from mediexchange.store.models import ClinicModel, RecordModel, ResourceIdentityModel
 from mediexchange.sync import content_hash
 
 SyncedRecord = Group | Resource | Schedule | Appointment
@@ -165,8 +171,32 @@ def resource_identities(clinic_id: str) -> dict[int, int]:
     return {int(i.sk): int(i.portal_id) for i in ResourceIdentityModel.query(f"{clinic_id}#RID", consistent_read=True)}
 
 
-def identity_item(clinic_id: str, mis_id: int, portal_id: int) -> dict[str, Any]:
-    return put_request(ResourceIdentityModel(f"{clinic_id}#RID", str(mis_id), portal_id=portal_id).serialize())
+IDS_PER_TRANSACTION = 90  # DynamoDB takes 100 items in one transaction; one is the counter
+
+
+def assign_portal_ids(clinic_id: str, mis_ids: Sequence[int]) -> None:
+    """Give resources seen for the first time their portal ids: the counter and the ids move together,
+    so a failure half-way neither burns ids nor leaves a resource without one."""
+    for start in range(0, len(mis_ids), IDS_PER_TRANSACTION):
+        chunk = mis_ids[start : start + IDS_PER_TRANSACTION]
+        for _ in range(8):
+            seen = int(ClinicModel.get(clinic_id, consistent_read=True).next_resource_id or 0)
+            try:
+                with TransactWrite(connection=Connection(region=settings.region, host=settings.endpoint_url)) as write:
+                    write.update(
+                        ClinicModel(clinic_id),
+                        actions=[ClinicModel.next_resource_id.set(seen + len(chunk))],
+                        condition=ClinicModel.next_resource_id == seen,
+                    )
+                    for offset, mis_id in enumerate(chunk, start=1):
+                        identity = ResourceIdentityModel(f"{clinic_id}#RID", str(mis_id), portal_id=seen + offset)
+                        write.save(identity, condition=ResourceIdentityModel.sk.does_not_exist())
+                break
+            except TransactWriteError as exc:
+                if exc.cause_response_code != "TransactionCanceledException":
+                    raise
+        else:
+            raise StoreUnavailable("the clinic's resource ids kept changing; try again", retry_after=1)
 
 
 def of_resource(clinic_id: str, kind: Kind, mis_resource_id: int, first: str, last: str) -> list[SyncedRecord]:

@@ -1,0 +1,173 @@
+"""A realistic clinic and its next import, and the clinic's whole stored state in comparable form."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from mediexchange import portal
+from mediexchange.records import Clinic
+from mediexchange.store import holds, orders
+from mediexchange.store.models import ClinicModel, HoldDayModel
+from mediexchange.store.records import Kind, resource_identities, stored_hashes
+
+from tests.conftest import SAMPLE_KEY
+
+FIRST_DAY = dt.date.today() + dt.timedelta(days=3)
+DAYS = [FIRST_DAY + dt.timedelta(days=n) for n in range(5)]
+
+
+def ddmmyyyy(day: dt.date) -> str:
+    return day.strftime("%d.%m.%Y")
+
+
+def document(groups: range, resources: range, appointments: range, shift: int = 0, orders_xml: str = "") -> bytes:
+    """Groups, resources (two per group), a 09:00-13:00 schedule per resource and day, appointments."""
+    rows = ['<?xml version="1.0" encoding="UTF-8"?>', f'<MediExchange ClientKey="{SAMPLE_KEY}">', "<ResourceGroups>"]
+    rows += [f'<rg id="{g}" name="Группа {g + shift}"/>' for g in groups]
+    rows += ["</ResourceGroups>", "<Resources>"]
+    rows += [f'<r id="{r}" name="Врач {r + shift}" time_step="30" group_id="{r // 2}"/>' for r in resources]
+    rows += ["</Resources>", "<Schedules>"]
+    for n, (r, day) in enumerate((r, day) for r in resources for day in DAYS):
+        end = "13:00" if (n + shift) % 7 else "12:00"
+        rows.append(
+            f'<s id="{n}" date="{ddmmyyyy(day)}" resource_id="{r}"><time_rules w_start="9:00" w_end="{end}"/></s>'
+        )
+    rows += ["</Schedules>", '<Appointments SyncMode="full">']
+    for a in appointments:
+        resource, day = resources[a % len(resources)], DAYS[a % len(DAYS)]
+        minute = 30 * ((a + shift * (a % 3 == 0)) % 8)
+        start = dt.datetime.combine(day, dt.time(9)) + dt.timedelta(minutes=minute)
+        rows.append(
+            f'<a tablename="SchedEvent" id="{a}" resource_id="{resource}" '
+            f'ReceptionDateTime="{start:%d.%m.%Y %H:%M:%S}" Duration="15" Title="Пациент {a}"/>'
+        )
+    rows += ["</Appointments>", orders_xml, "</MediExchange>"]
+    return "\n".join(rows).encode()
+
+
+BASELINE = document(range(5), range(10), range(60))
+
+
+def book_orders(clinic: Clinic) -> list[dict[str, Any]]:
+    """Four patients book resource 0's and 1's free slots on the last day."""
+    view = portal.clinic_view(clinic.clinic_id)
+    ids = {r["mw_resource_id"]: r["resource_id"] for r in view["resources"]}
+    booked = []
+    for resource in (0, 1):
+        free = portal.slots_view(
+            clinic.clinic_id,
+            {"resource_id": str(ids[resource]), "from": DAYS[-1].isoformat(), "to": DAYS[-1].isoformat()},
+        )
+        for slot in free["slots"][-2:]:
+            body = {
+                "resource_id": ids[resource],
+                "reception_datetime": slot["start"][:16],
+                "name1": "Пациентов",
+                "phone": "+79990000000",
+            }
+            booked.append(portal.book(clinic.clinic_id, body))
+    return booked
+
+
+def next_document(booked: list[dict[str, Any]], tz: ZoneInfo) -> bytes:
+    """Groups, resources, schedules and appointments changed in part; orders accepted, rejected, moved."""
+
+    def stamp(order: dict[str, Any]) -> str:
+        return dt.datetime.fromisoformat(order["last_changed"]).astimezone(tz).strftime("%d.%m.%Y %H:%M:%S")
+
+    first, second, third, _ = booked
+    moved = dt.datetime.fromisoformat(third["reception_datetime"]) - dt.timedelta(minutes=90)
+    changes = (
+        "<Orders>"
+        f'<o id="{first["id"]}" status="1" LastChangedOn="{stamp(first)}"/>'
+        f'<o id="{second["id"]}" status="3" LastChangedOn="{stamp(second)}"/>'
+        f'<o id="{third["id"]}" status="1" LastChangedOn="{stamp(third)}" reception_datetime="{moved:%d.%m.%Y %H:%M:%S}"/>'
+        '<o id="9999" status="1" LastChangedOn="01.01.2030 10:00:00"/>'
+        "</Orders>"
+    )
+    return document(range(1, 6), range(2, 12), range(20, 80), shift=1, orders_xml=changes)
+
+
+@dataclass(frozen=True)
+class State:
+    records: dict[tuple[str, str], str]
+    identities: dict[int, int]
+    orders: dict[int, tuple[Any, ...]]
+    holds: dict[int, tuple[int, int]]
+
+
+def state_of(clinic: Clinic, order_ids: list[int]) -> State:
+    records = {
+        (kind.prefix, key): digest for kind in Kind for key, digest in stored_hashes(clinic.clinic_id, kind).items()
+    }
+    stored = orders.get_orders(clinic.clinic_id, order_ids)
+    held = {}
+    for model in HoldDayModel.scan(HoldDayModel.pk.startswith(f"{clinic.clinic_id}#")):
+        for order_id, (start, end) in (model.holds or {}).items():
+            held[int(order_id)] = (start, end)
+    return State(
+        records=records,
+        identities=resource_identities(clinic.clinic_id),
+        orders={
+            i: (o.status, o.reception, o.duration, o.mw_resource_id, o.resource_id, o.resource_name)
+            for i, o in stored.items()
+        },
+        holds=held,
+    )
+
+
+def holds_match_orders(clinic: Clinic, order_ids: list[int]) -> bool:
+    """The time every order holds is exactly what its own state says: changed together, always."""
+    tz = ZoneInfo(clinic.timezone)
+    expected = {}
+    for order in orders.get_orders(clinic.clinic_id, order_ids).values():
+        hold = holds.hold_of(order, tz)
+        if hold is not None:
+            expected[order.id] = (int(hold.interval.start.timestamp()), int(hold.interval.end.timestamp()))
+    return state_of(clinic, order_ids).holds == expected
+
+
+def never_poorer(now: State, before: State, clean: State) -> list[str]:
+    """What a failed import may leave: every record old or new, deletions only once every write is in."""
+    problems = []
+    writes_done = all(now.records.get(key) == digest for key, digest in clean.records.items())
+    for key in before.records.keys() | clean.records.keys():
+        got = now.records.get(key)
+        allowed = {before.records.get(key), clean.records.get(key)}
+        if key not in clean.records and writes_done:
+            allowed.add(None)
+        if got not in allowed:
+            problems.append(f"record {key}: {'missing' if got is None else 'unexpected content'}")
+    for order_id, value in now.orders.items():
+        if value not in (before.orders.get(order_id), clean.orders.get(order_id)):
+            problems.append(f"order {order_id} is neither as before nor as after")
+    if not (before.identities.items() <= now.identities.items() <= clean.identities.items()):
+        problems.append("resource identities lost or changed")
+    return problems
+
+
+def clear_lease(clinic: Clinic) -> bool:
+    """Let a lease left by a failed import run out (what time does in production)."""
+    model = ClinicModel.get(clinic.clinic_id, consistent_read=True)
+    if model.lease_owner is None:
+        return False
+    model.update(actions=[ClinicModel.lease_owner.remove(), ClinicModel.lease_expires.remove()])
+    return True
+
+
+def snapshot_items(client: Any) -> dict[str, list[dict[str, Any]]]:
+    return {t: client.scan(TableName=t, ConsistentRead=True)["Items"] for t in client.list_tables()["TableNames"]}
+
+
+def restore(client: Any, items: dict[str, list[dict[str, Any]]]) -> None:
+    """Put every table back to a snapshot (small tables: a scan and single writes are enough)."""
+    for table, wanted in items.items():
+        description = client.describe_table(TableName=table)["Table"]
+        key_names = [k["AttributeName"] for k in description["KeySchema"]]
+        for item in client.scan(TableName=table, ConsistentRead=True)["Items"]:
+            client.delete_item(TableName=table, Key={k: item[k] for k in key_names})
+        for item in wanted:
+            client.put_item(TableName=table, Item=item)
