@@ -14,7 +14,7 @@ import pytest
 from botocore.exceptions import ClientError, ReadTimeoutError
 from mediexchange.records import Clinic
 
-from tests.reliability.conftest import FULL, record
+from tests.reliability.figures import FULL, record
 from tests.reliability.scenario import (
     BASELINE,
     book_orders,

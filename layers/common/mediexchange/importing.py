@@ -41,6 +41,7 @@ from mediexchange.store.records import (
     put_item,
     resource_identities,
     stored_hashes,
+    stored_hashes_of,
     stored_records,
 )
 from mediexchange.sync import OrderOutcome, decide_order_change, plan_sync, reference_warnings
@@ -114,8 +115,10 @@ class Importer:
             return None
         clinic_id = self.clinic.clinic_id
         wanted = desired(records)
-        stored = stored_hashes(clinic_id, kind)
-        self.stored_keys[kind] = set(stored)
+        # Replacing needs every stored key; adding and updating needs only those of the records sent.
+        stored = stored_hashes(clinic_id, kind) if replace_all else stored_hashes_of(clinic_id, kind, wanted)
+        if replace_all:
+            self.stored_keys[kind] = set(stored)
         plan = plan_sync({key: w.digest for key, w in wanted.items()}, stored, replace_all)
         self.writes += [put_item(clinic_id, kind, wanted[key]) for key in plan.writes]
         self.deletes += [delete_item(clinic_id, kind, key) for key in plan.deletes]

@@ -59,10 +59,10 @@ def _resources(clinic_id: str) -> list[tuple[int, Resource]]:
 
 
 def _resource(clinic_id: str, portal_id: int) -> Resource:
-    for known_id, resource in _resources(clinic_id):
-        if known_id == portal_id:
-            return resource
-    raise NotFound(f"no resource {portal_id} in clinic {clinic_id}")
+    resource = dict(_resources(clinic_id)).get(portal_id)
+    if resource is None:
+        raise NotFound(f"no resource {portal_id} in clinic {clinic_id}")
+    return resource
 
 
 def _iso(instant: dt.datetime, tz: ZoneInfo) -> str:
@@ -178,7 +178,8 @@ def book(clinic_id: str, body: Any) -> dict[str, Any]:
         raise InvalidRequest(f"unknown field {unknown[0]}")
     if "resource_id" not in body:
         raise InvalidRequest("resource_id is required")
-    resource = _resource(clinic_id, _integer(body["resource_id"], "resource_id"))
+    portal_id = _integer(body["resource_id"], "resource_id")
+    resource = _resource(clinic_id, portal_id)
     raw_start = body.get("reception_datetime")
     if not isinstance(raw_start, str) or not _LOCAL_MINUTE.fullmatch(raw_start):
         raise InvalidRequest("reception_datetime must be local time YYYY-MM-DDTHH:MM")
@@ -199,7 +200,6 @@ def book(clinic_id: str, body: Any) -> dict[str, Any]:
     if not is_free_run(_free(clinic_id, resource, start.date(), start.date(), tz), begins, duration // step, step):
         raise SlotUnavailable("that time is not free")
 
-    portal_id = next(pid for pid, r in _resources(clinic_id) if r.id == resource.id)
     now = int(time.time())
     [order_id] = clinics.allocate_ids(clinic_id, "next_order_id", 1)
     order = Order(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import time
 import zlib
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -18,7 +19,7 @@ from pynamodb.transactions import TransactWrite
 from mediexchange.config import settings
 from mediexchange.errors import StoreUnavailable
 from mediexchange.records import Appointment, Group, Resource, Schedule, Window
-from mediexchange.store.batch import delete_request, dynamodb_client, put_request
+from mediexchange.store.batch import MAX_ATTEMPTS, backoff, delete_request, dynamodb_client, put_request
 from mediexchange.store.models import ClinicModel, RecordModel, ResourceIdentityModel
 from mediexchange.sync import content_hash
 
@@ -162,6 +163,29 @@ def stored_hashes(clinic_id: str, kind: Kind) -> dict[str, str]:
     return {item["sk"]["S"]: item["h"]["S"] for item in _query_all(clinic_id, kind, "sk, h")}
 
 
+def stored_hashes_of(clinic_id: str, kind: Kind, keys: Iterable[str]) -> dict[str, str]:
+    """{record key: content hash} of just the given records: a diff reads what it sends, not the clinic."""
+    table = RecordModel.Meta.table_name
+    wanted = [{"pk": {"S": kind.partition(clinic_id, key)}, "sk": {"S": key}} for key in keys]
+    chunks = [wanted[i : i + BATCH_GET_SIZE] for i in range(0, len(wanted), BATCH_GET_SIZE)]
+
+    def fetch(chunk: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        found: list[dict[str, Any]] = []
+        request: dict[str, Any] = {table: {"Keys": chunk, "ProjectionExpression": "sk, h", "ConsistentRead": True}}
+        for attempt in range(MAX_ATTEMPTS):
+            if attempt:
+                time.sleep(backoff(attempt))
+            response = dynamodb_client().batch_get_item(RequestItems=request)
+            found += response["Responses"].get(table, [])
+            request = response.get("UnprocessedKeys") or {}
+            if not request:
+                return found
+        raise StoreUnavailable("the store is busy; try again later", retry_after=5)
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        return {item["sk"]["S"]: item["h"]["S"] for items in pool.map(fetch, chunks) for item in items}
+
+
 def stored_records(clinic_id: str, kind: Kind) -> list[SyncedRecord]:
     return [from_content(kind, json.loads(item["d"]["S"])) for item in _query_all(clinic_id, kind, "d")]
 
@@ -171,6 +195,7 @@ def resource_identities(clinic_id: str) -> dict[int, int]:
     return {int(i.sk): int(i.portal_id) for i in ResourceIdentityModel.query(f"{clinic_id}#RID", consistent_read=True)}
 
 
+BATCH_GET_SIZE = 100  # DynamoDB's limit per BatchGetItem
 IDS_PER_TRANSACTION = 90  # DynamoDB takes 100 items in one transaction; one is the counter
 
 
