@@ -6,7 +6,7 @@ READY := $(VENV)/.ready
 SAM_READY := $(SAM_VENV)/.ready
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: run test lint typecheck validate unit integration build clean
+.PHONY: run test reliability lint typecheck validate unit integration build clean
 
 $(READY): requirements-dev.txt layers/common/requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +37,11 @@ typecheck: $(READY)
 
 validate: $(SAM_READY)
 	$(SAM_VENV)/bin/sam validate --lint --region eu-central-1
+
+# The reliability checks at full size (make test runs them small): hostile input and fuzzing, fault
+# injection at every write of an import, concurrency and a load run, tenants and logs. Prints a table.
+reliability: $(READY)
+	RELIABILITY_FULL=1 $(VENV)/bin/pytest tests/reliability -q
 
 unit: $(READY)
 	$(VENV)/bin/pytest tests/unit

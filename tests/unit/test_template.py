@@ -66,3 +66,27 @@ def test_data_tables_are_retained_encrypted_and_recoverable() -> None:
         assert props["BillingMode"] == "PAY_PER_REQUEST"
         assert props["SSESpecification"] == {"SSEEnabled": True}
         assert props["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
+
+
+def test_the_api_is_throttled_and_the_portal_metered() -> None:
+    api = template.resources("AWS::Serverless::Api")["MediExchangeApi"]["Properties"]
+    [stage_limits] = api["MethodSettings"]
+    assert stage_limits["ThrottlingRateLimit"] > 0 and stage_limits["ThrottlingBurstLimit"] > 0
+    plan = api["Auth"]["UsagePlan"]
+    assert plan["CreateUsagePlan"] == "PER_API" and plan["Throttle"]["RateLimit"] > 0 and plan["Quota"]["Limit"] > 0
+    portal_routes = [r for r in template.routes() if r.path.startswith("/portal/")]
+    assert len(portal_routes) == 4 and all(r.api_key_required for r in portal_routes)
+    assert not any(r.api_key_required for r in template.routes() if r.path.startswith("/services/"))
+
+
+def test_alarms_watch_server_errors_and_throttling() -> None:
+    alarms = template.resources("AWS::CloudWatch::Alarm")
+    watched = {a["Properties"].get("MetricName") for a in alarms.values()}
+    watched |= {
+        m["MetricStat"]["Metric"]["MetricName"]
+        for a in alarms.values()
+        for m in a["Properties"].get("Metrics", [])
+        if "MetricStat" in m
+    }
+    assert {"5XXError", "Throttles", "WriteThrottleEvents"} <= watched
+    assert all(a["Properties"]["AlarmActions"] == [{"Ref": "AlarmTopic"}] for a in alarms.values())
