@@ -13,6 +13,7 @@ import os
 import secrets
 import socket
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable
@@ -143,19 +144,31 @@ def start_store() -> str:
     """moto's server on a free loopback port, with the template's tables; returns its URL."""
     from moto.server import ThreadedMotoServer
 
+    from devserver import moto_partitions
+
+    moto_partitions.install()
     port = int(os.environ.get("DYNAMODB_PORT") or free_port())
     ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False).start()
     return f"http://127.0.0.1:{port}"
 
 
+LOCAL_QUEUE = "mediexchange-imports"
+MAX_RECEIVES = 3  # as the template's redrive policy: then the message is dropped (dead-lettered in AWS)
+
+
 def configure(endpoint_url: str) -> None:
-    """Point this process (and the handlers it imports) at the local store, named as the template names it."""
+    """Point this process (and the handlers it imports) at the local store, create what the template
+    declares there, named as `mediexchange.config` names it, and set the environment the template sets."""
+
     for name, value in LOCAL_CREDENTIALS.items():
         os.environ.setdefault(name, value)
     os.environ["DYNAMODB_ENDPOINT_URL"] = endpoint_url
     os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
     os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
-    names = local_table_names()
+    # Known before anything reads the settings (mediexchange.config reads them once, on import).
+    os.environ["IMPORT_QUEUE_URL"] = f"{endpoint_url}/123456789012/{LOCAL_QUEUE}"
+    assert create_resources(endpoint_url) == os.environ["IMPORT_QUEUE_URL"]
+    names = local_resource_names()
     for name, value in template.environment(names).items():
         os.environ.setdefault(name, value)
 
@@ -166,10 +179,31 @@ def local_settings() -> Any:
     return config.load()
 
 
+def local_resource_names(kind: str | None = None) -> dict[str, str]:
+    """Resources are named as `mediexchange.config` names them, so the CLI finds them with no settings."""
+    kinds = [kind] if kind else ["AWS::DynamoDB::Table", "AWS::S3::Bucket", "AWS::SQS::Queue"]
+    settings = local_settings()
+    return {
+        logical_id: getattr(settings, env.lower())
+        for each in kinds
+        for logical_id, env in template.resource_env_names(each).items()
+    }
+
+
 def local_table_names() -> dict[str, str]:
-    """Tables are named as `mediexchange.config` names them, so the CLI finds them with no settings."""
-    names = template.table_env_names().items()
-    return {logical_id: getattr(local_settings(), env.lower()) for logical_id, env in names}
+    return local_resource_names("AWS::DynamoDB::Table")
+
+
+def create_resources(endpoint_url: str | None) -> str:
+    """The template's tables, the documents bucket and the import queue; returns the queue's URL."""
+    import boto3
+
+    create_tables(boto3.client("dynamodb", endpoint_url=endpoint_url))
+    region = {"LocationConstraint": os.environ["AWS_DEFAULT_REGION"]}
+    bucket = local_settings().documents_bucket
+    boto3.client("s3", endpoint_url=endpoint_url).create_bucket(Bucket=bucket, CreateBucketConfiguration=region)
+    sqs = boto3.client("sqs", endpoint_url=endpoint_url)
+    return str(sqs.create_queue(QueueName=LOCAL_QUEUE, Attributes={"VisibilityTimeout": "10"})["QueueUrl"])
 
 
 def create_tables(client: Any) -> None:
@@ -179,16 +213,51 @@ def create_tables(client: Any) -> None:
             client.create_table(**request)
 
 
+def consume_queue(stop: threading.Event) -> None:
+    """Play the SQS event source mapping: each message, one at a time, to the function the template names."""
+    import boto3
+
+    [consumer] = template.queue_consumers()
+    handler = getattr(importlib.import_module(consumer.module), consumer.handler)
+    sqs, queue_url = (
+        boto3.client("sqs", endpoint_url=os.environ["DYNAMODB_ENDPOINT_URL"]),
+        os.environ["IMPORT_QUEUE_URL"],
+    )
+    while not stop.is_set():
+        received = sqs.receive_message(
+            QueueUrl=queue_url, MaxNumberOfMessages=1, WaitTimeSeconds=1, AttributeNames=["ApproximateReceiveCount"]
+        )
+        for message in received.get("Messages", []):
+            record = {
+                "messageId": message["MessageId"],
+                "receiptHandle": message["ReceiptHandle"],
+                "body": message["Body"],
+                "attributes": message.get("Attributes", {}),
+                "eventSource": "aws:sqs",
+            }
+            started = time.monotonic()
+            try:
+                handler({"Records": [record]}, LambdaContext(consumer.module, message["MessageId"], started + 900))
+            except Exception as exc:
+                tries = int(record["attributes"].get("ApproximateReceiveCount", 1))
+                print(
+                    f"worker failed ({type(exc).__name__}), try {tries} of {MAX_RECEIVES}", file=sys.stderr, flush=True
+                )
+                if tries < MAX_RECEIVES:
+                    continue
+            sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+            print(f"SQS {consumer.module} {(time.monotonic() - started) * 1000:.0f} ms", file=sys.stderr, flush=True)
+
+
 def main() -> None:
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto's and our own access lines; we print ours
     port = int(os.environ.get("PORT") or 3000)
     endpoint_url = start_store()
     configure(endpoint_url)
-    import boto3
-
-    create_tables(boto3.client("dynamodb", endpoint_url=endpoint_url))
     portal_api_key = os.environ.get("PORTAL_API_KEY") or secrets.token_urlsafe(24)
     server = make_server("127.0.0.1", port, LocalApi(portal_api_key), threaded=True)
+    stop = threading.Event()
+    threading.Thread(target=consume_queue, args=(stop,), daemon=True, name="import-worker").start()
     print(f"MediExchange API on http://127.0.0.1:{port}", flush=True)
     print(f"DYNAMODB_ENDPOINT_URL={endpoint_url}", flush=True)
     print(f"PORTAL_API_KEY={portal_api_key}", flush=True)
@@ -196,6 +265,8 @@ def main() -> None:
         server.serve_forever()
     except KeyboardInterrupt:
         print("stopped", file=sys.stderr)
+    finally:
+        stop.set()
 
 
 if __name__ == "__main__":

@@ -44,27 +44,24 @@ def resources(kind: str) -> dict[str, dict[str, Any]]:
     return {name: r for name, r in template()["Resources"].items() if r["Type"] == kind}
 
 
-def environment(table_names: dict[str, str]) -> dict[str, str]:
-    """The functions' environment as the template sets it, with tables named by `table_names`."""
+def environment(resource_names: dict[str, str]) -> dict[str, str]:
+    """The functions' environment as the template sets it, with resources named by `resource_names`."""
     parameters = template().get("Parameters", {})
     variables = template()["Globals"]["Function"]["Environment"]["Variables"]
     env = {}
     for name, value in variables.items():
         if isinstance(value, dict) and "Ref" in value:
             ref = value["Ref"]
-            value = table_names[ref] if ref in table_names else parameters[ref]["Default"]
+            value = resource_names[ref] if ref in resource_names else parameters[ref]["Default"]
         env[name] = str(value)
     return env
 
 
-def table_env_names() -> dict[str, str]:
-    """{table logical id: the environment variable that names it}."""
+def resource_env_names(kind: str) -> dict[str, str]:
+    """{logical id of a resource of this kind: the environment variable that names it}."""
     variables = template()["Globals"]["Function"]["Environment"]["Variables"]
-    return {
-        v["Ref"]: k
-        for k, v in variables.items()
-        if isinstance(v, dict) and v.get("Ref") in resources("AWS::DynamoDB::Table")
-    }
+    of_kind = resources(kind)
+    return {v["Ref"]: k for k, v in variables.items() if isinstance(v, dict) and v.get("Ref") in of_kind}
 
 
 def create_table_requests(table_names: dict[str, str]) -> list[dict[str, Any]]:
@@ -97,12 +94,32 @@ class Route:
         return re.compile("^" + re.sub(r"\\\{(\w+)\\\}", r"(?P<\1>[^/]+)", re.escape(self.path)) + "$")
 
 
+@dataclass(frozen=True)
+class Consumer:
+    module: str
+    handler: str
+
+
+def _code(props: dict[str, Any]) -> tuple[str, str]:
+    """The module (functions.<folder>.app) and function a Lambda's CodeUri and Handler name."""
+    module, _, function = props["Handler"].rpartition(".")
+    return props["CodeUri"].strip("/").replace("/", ".") + "." + module, function
+
+
+def queue_consumers() -> list[Consumer]:
+    found = []
+    for resource in resources("AWS::Serverless::Function").values():
+        props = resource["Properties"]
+        if any(e["Type"] == "SQS" for e in props.get("Events", {}).values()):
+            found.append(Consumer(*_code(props)))
+    return found
+
+
 def routes() -> list[Route]:
     found = []
     for resource in resources("AWS::Serverless::Function").values():
         props = resource["Properties"]
-        module = props["CodeUri"].strip("/").replace("/", ".") + "." + props["Handler"].split(".")[0]
-        handler = props["Handler"].split(".")[-1]
+        module, handler = _code(props)
         for event in props.get("Events", {}).values():
             if event["Type"] != "Api":
                 continue

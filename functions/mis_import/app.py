@@ -4,7 +4,7 @@ from aws_lambda_powertools import Metrics, Tracer
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.metrics import MetricUnit
 from mediexchange import importing
-from mediexchange.protocol.writing import import_result, serialize
+from mediexchange.protocol.writing import accepted_result, import_result, serialize
 from mediexchange.web import handler_for, logger, xml_document, xml_resolver, xml_response
 
 tracer = Tracer()
@@ -16,14 +16,16 @@ app = xml_resolver("ImportResult")
 def import_php() -> Response[bytes]:
     metrics.add_metric("ImportRequests", MetricUnit.Count, 1)
     document, charset = xml_document(app.current_event)
-    clinic, report = importing.import_document(document, charset)
+    received = importing.receive_document(document, charset)
+    ids = {"clinic_id": received.clinic.clinic_id, "import_id": received.import_id, "status": received.status}
+    logger.info("import received", extra=ids)
+    report = received.report
+    if report is None:
+        metrics.add_metric("ImportsDeferred", MetricUnit.Count, 1)
+        return xml_response(202, serialize(accepted_result(received.import_id)))
     sections = [s for s in (report.groups, report.resources, report.schedules, report.appointments) if s]
-    written = sum(s.written for s in sections)
-    metrics.add_metric("ItemsWritten", MetricUnit.Count, written)
+    metrics.add_metric("ItemsWritten", MetricUnit.Count, sum(s.written for s in sections))
     metrics.add_metric("ItemsDeleted", MetricUnit.Count, sum(s.deleted for s in sections))
-    logger.info(
-        "import applied", extra={"clinic_id": clinic.clinic_id, "import_id": report.import_id, "written": written}
-    )
     return xml_response(200, serialize(import_result(report)))
 
 

@@ -58,7 +58,9 @@ class LocalServer:
 def server() -> Iterator[LocalServer]:
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.endswith("_TABLE")}
-    env.update(PORT=str(port), PYTHONUNBUFFERED="1")
+    # A small time budget at moto's pace, so a test-sized document (thousands of records) already goes
+    # to the background worker while the seed sample is still answered at once.
+    env.update(PORT=str(port), PYTHONUNBUFFERED="1", IMPORT_TIME_BUDGET_SECONDS="5", WRITE_ITEMS_PER_SECOND="500")
     process = subprocess.Popen(
         [sys.executable, "-m", "devserver"],
         cwd=ROOT,

@@ -5,15 +5,20 @@ from __future__ import annotations
 import datetime as dt
 import secrets
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from aws_lambda_powertools import Logger
+
 from mediexchange.config import settings
-from mediexchange.errors import UnknownClientKey
+from mediexchange.errors import ImportInProgress, MissingClientKey, NotFound, ServiceError, UnknownClientKey
+from mediexchange.protocol import writing
 from mediexchange.protocol.reading import by_line, client_key_of, read_document
+from mediexchange.protocol.writing import DATETIME, error_result, import_result, serialize
 from mediexchange.protocol.xmlparse import parse_document
 from mediexchange.records import (
     Appointment,
@@ -29,7 +34,7 @@ from mediexchange.records import (
     SyncMode,
 )
 from mediexchange.slots import Interval, local_interval
-from mediexchange.store import clinics, holds, orders
+from mediexchange.store import clinics, holds, imports, orders
 from mediexchange.store.batch import write_all
 from mediexchange.store.models import RecordModel
 from mediexchange.store.records import (
@@ -45,12 +50,14 @@ from mediexchange.store.records import (
     stored_records,
 )
 from mediexchange.sync import OrderOutcome, decide_order_change, plan_sync, reference_warnings
-from mediexchange.timeutil import to_epoch, zone
+from mediexchange.timeutil import from_epoch, to_epoch, zone
+
+logger = Logger(service="mediexchange")
 
 
 def new_import_id(now: float) -> str:
     """Sortable by time, unique without coordination."""
-    return f"{dt.datetime.fromtimestamp(now, dt.UTC):%Y%m%dT%H%M%S}-{secrets.token_hex(4)}"
+    return f"{dt.datetime.fromtimestamp(now, dt.UTC):%Y%m%dT%H%M%S.%f}-{secrets.token_hex(4)}"
 
 
 def authenticate(client_key: str) -> Clinic:
@@ -60,18 +67,108 @@ def authenticate(client_key: str) -> Clinic:
     return clinic
 
 
-def import_document(data: bytes, fallback_encoding: str | None = None) -> tuple[Clinic, ImportReport]:
-    """Validate the whole document, then apply it under the clinic's import lease."""
-    root = parse_document(data, fallback_encoding)
+@dataclass(frozen=True, slots=True)
+class Received:
+    """What became of a document at once: applied (200, with its report) or accepted for later (202)."""
+
+    clinic: Clinic
+    import_id: str
+    report: ImportReport | None
+
+    @property
+    def status(self) -> int:
+        return 200 if self.report is not None else 202
+
+
+def receive_document(data: bytes, charset: str | None = None) -> Received:
+    """Validate the whole document and apply it under the clinic's lease, or, if its writes would not
+    finish within the request's time budget, keep it for the worker. Every step is logged for status.php."""
+    root = parse_document(data, charset)
     clinic = authenticate(client_key_of(root))
-    document = read_document(root, zone(clinic.timezone))
     now = time.time()
     import_id = new_import_id(now)
-    clinics.acquire_import_lease(clinic.clinic_id, import_id, settings.import_lease_seconds, now)
+    imports.receive(clinic.clinic_id, import_id, data, charset, now)
+    with logged(clinic.clinic_id, import_id):
+        document = read_document(root, zone(clinic.timezone))
+        report = run_import(clinic, document, import_id, deadline=now + settings.import_time_budget)
+        if report is None:
+            imports.enqueue(clinic.clinic_id, import_id)
+        else:
+            imports.finish(clinic.clinic_id, import_id, 200, serialize(import_result(report)))
+    return Received(clinic, import_id, report)
+
+
+def finish_received(clinic_id: str, import_id: str) -> ImportReport | None:
+    """The worker's part: apply a document accepted with 202. Safe to repeat (a finished one is skipped)."""
+    entry = imports.get(clinic_id, import_id)
+    clinic = clinics.get_clinic(clinic_id)
+    if entry is None or entry.state != imports.RUNNING or clinic is None:
+        return None
+    data, charset = imports.document(clinic_id, import_id)
+    with logged(clinic_id, import_id, lease_refusal_is_final=False):
+        document = read_document(parse_document(data, charset), zone(clinic.timezone))
+        report = run_import(clinic, document, import_id, deadline=None)
+        if report is not None:
+            imports.finish(clinic_id, import_id, 200, serialize(import_result(report)))
+    return report
+
+
+def run_import(clinic: Clinic, document: Document, import_id: str, deadline: float | None) -> ImportReport | None:
+    """Apply a document under the clinic's lease; None if it would not finish by `deadline`."""
+    clinics.acquire_import_lease(clinic.clinic_id, import_id, settings.import_lease_seconds)
     try:
-        return clinic, Importer(clinic, document, import_id).run()
+        importer = Importer(clinic, document, import_id)
+        importer.plan_all()
+        estimate = importer.estimated_seconds()
+        deferred = deadline is not None and estimate > 0 and time.time() + estimate > deadline
+        planned = {"writes": len(importer.writes), "deletes": len(importer.deletes), "estimate_s": round(estimate, 2)}
+        logger.info("import planned", extra={**planned, "deferred": deferred})
+        if deferred:
+            return None
+        return importer.apply()
     finally:
         clinics.release_import_lease(clinic.clinic_id, import_id)
+
+
+def import_status(params: Mapping[str, str]) -> bytes:
+    """status.php: the clinic's recent imports, or one of them, with their answers once finished."""
+    client_key = params.get("client_key", "").strip()
+    if not client_key:
+        raise MissingClientKey("the client_key parameter is required")
+    clinic = authenticate(client_key)
+    tz = zone(clinic.timezone)
+    wanted = params.get("import_id", "").strip()
+    if wanted:
+        entry = imports.get(clinic.clinic_id, wanted)
+        if entry is None:
+            raise NotFound(f"no import {wanted} for this clinic")
+        entries = [entry]
+    else:
+        entries = imports.recent(clinic.clinic_id)
+    rows = [(e.import_id, from_epoch(e.received_at, tz).strftime(DATETIME), e.state, e.result) for e in entries]
+    return serialize(writing.import_status(rows))
+
+
+@contextmanager
+def logged(clinic_id: str, import_id: str, lease_refusal_is_final: bool = True) -> Iterator[None]:
+    """Record how an import ended in the import log, whatever happened; the log never hides the error."""
+    try:
+        yield
+    except ServiceError as exc:
+        if lease_refusal_is_final or not isinstance(exc, ImportInProgress):
+            _finish(clinic_id, import_id, exc.status, serialize(error_result("ImportResult", exc.code, exc.issues)))
+        raise
+    except Exception:
+        message = "internal error; the document is kept, send it again or ask support"
+        _finish(clinic_id, import_id, 500, serialize(error_result("ImportResult", "internal", [Issue("", message)])))
+        raise
+
+
+def _finish(clinic_id: str, import_id: str, status: int, result: bytes) -> None:
+    try:
+        imports.finish(clinic_id, import_id, status, result)
+    except Exception:
+        logger.warning("import log not updated", extra={"clinic_id": clinic_id, "import_id": import_id})
 
 
 @dataclass
@@ -84,20 +181,32 @@ class Importer:
     stored_keys: dict[Kind, set[str]] = field(default_factory=dict)
     written_appointments: list[Appointment] = field(default_factory=list)
     warnings: list[Issue] = field(default_factory=list)
+    reports: dict[Kind, SectionReport | None] = field(default_factory=dict)
 
     @property
     def tz(self) -> ZoneInfo:
         return zone(self.clinic.timezone)
 
-    def run(self) -> ImportReport:
+    def plan_all(self) -> None:
         doc = self.document
-        full = doc.sync_mode is SyncMode.FULL
-        groups = self.plan(Kind.GROUPS, doc.groups, replace_all=True)
-        resources = self.plan(Kind.RESOURCES, doc.resources, replace_all=True)
-        schedules = self.plan(Kind.SCHEDULES, doc.schedules, replace_all=True)
-        appointments = self.plan(Kind.APPOINTMENTS, doc.appointments, replace_all=full)
+        self.reports = {
+            Kind.GROUPS: self.plan(Kind.GROUPS, doc.groups, replace_all=True),
+            Kind.RESOURCES: self.plan(Kind.RESOURCES, doc.resources, replace_all=True),
+            Kind.SCHEDULES: self.plan(Kind.SCHEDULES, doc.schedules, replace_all=True),
+            Kind.APPOINTMENTS: self.plan(
+                Kind.APPOINTMENTS, doc.appointments, replace_all=doc.sync_mode is SyncMode.FULL
+            ),
+        }
         self.warnings += self.reference_warnings()
 
+    def estimated_seconds(self) -> float:
+        # An order change is a few single-item writes, about as dear as a batch of 25 items.
+        work = len(self.writes) + len(self.deletes) + 25 * len(self.document.orders or ())
+        return work / settings.write_items_per_second
+
+    def apply(self) -> ImportReport:
+        """Write what the plan found changed, then order changes, then deletes (see plan_all)."""
+        doc = self.document
         # Writes before deletes: a crash in between leaves more than before, never less,
         # and sending the document again converges.
         self.write_new_identities()
@@ -106,8 +215,16 @@ class Importer:
         write_all(RecordModel.Meta.table_name, self.deletes)
         self.warnings += appointment_overlaps(self.clinic.clinic_id, self.written_appointments, self.tz)
         warnings = tuple(sorted((*doc.warnings, *self.warnings), key=by_line))
+        r = self.reports
         return ImportReport(
-            self.import_id, groups, resources, schedules, appointments, doc.sync_mode, orders_report, warnings
+            self.import_id,
+            r[Kind.GROUPS],
+            r[Kind.RESOURCES],
+            r[Kind.SCHEDULES],
+            r[Kind.APPOINTMENTS],
+            doc.sync_mode,
+            orders_report,
+            warnings,
         )
 
     def plan(self, kind: Kind, records: Sequence[SyncedRecord] | None, replace_all: bool) -> SectionReport | None:

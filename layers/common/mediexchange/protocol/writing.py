@@ -70,6 +70,21 @@ def import_result(report: ImportReport) -> etree._Element:
     return root
 
 
+def accepted_result(import_id: str) -> etree._Element:
+    """The answer to a document kept for the background: follow it with status.php."""
+    return etree.Element("ImportResult", status="accepted", import_id=import_id)
+
+
+def import_status(entries: Iterable[tuple[str, str, str, bytes | None]]) -> etree._Element:
+    """ImportStatus: (import_id, received_at, state, ImportResult XML once finished) newest first."""
+    root = etree.Element("ImportStatus", status="ok")
+    for import_id, received_at, state, result in entries:
+        element = etree.SubElement(root, "import", import_id=import_id, received_at=received_at, state=state)
+        if result is not None:
+            element.append(etree.fromstring(result))
+    return root
+
+
 def _counts(element: etree._Element, section: SectionReport) -> None:
     element.set("received", str(section.received))
     element.set("written", str(section.written))

@@ -16,7 +16,8 @@ from typing import Any
 
 import boto3
 from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import ClientError, HTTPClientError
+from botocore.exceptions import ConnectionError as StoreConnectionError
 
 from mediexchange.config import settings
 from mediexchange.errors import StoreUnavailable
@@ -34,6 +35,9 @@ RETRYABLE_CODES = frozenset(
         "ServiceUnavailable",
     }
 )
+
+# Timeouts and broken connections (not botocore's other errors, such as invalid parameters: bugs).
+UNREACHABLE = (StoreConnectionError, HTTPClientError)
 
 WriteRequest = dict[str, Any]
 
@@ -57,7 +61,7 @@ def is_transient(exc: BaseException) -> bool:
     cause = getattr(exc, "cause", None) or exc  # PynamoDB wraps the botocore error
     if isinstance(cause, ClientError):
         return cause.response.get("Error", {}).get("Code") in RETRYABLE_CODES
-    return isinstance(cause, BotoCoreError)
+    return isinstance(cause, UNREACHABLE)
 
 
 def backoff(attempt: int, rand: Callable[[], float] = random.random) -> float:
@@ -98,7 +102,7 @@ def _write_chunk(client: Any, table: str, chunk: list[WriteRequest], sleep: Call
             if exc.response.get("Error", {}).get("Code") not in RETRYABLE_CODES:
                 raise
             continue
-        except BotoCoreError:  # connection errors and timeouts: the same request may be resent safely
+        except UNREACHABLE:  # connection errors and timeouts: the same request may be resent safely
             continue
         pending = response.get("UnprocessedItems", {}).get(table, [])
         if not pending:

@@ -8,14 +8,17 @@
   still be found directly; the `by_resource` index serves the busy time of one resource.
 * Orders: patients' booking requests; the `by_last_changed` index serves the export window.
 * Holds: the time the orders of one resource hold on one day, the unit of booking concurrency.
+* Imports: every document a clinic sent, its state and its answer (status.php); raw documents in S3.
 """
 
 from __future__ import annotations
 
 from pynamodb.attributes import (
+    BinaryAttribute,
     BooleanAttribute,
     JSONAttribute,
     NumberAttribute,
+    TTLAttribute,
     UnicodeAttribute,
     UnicodeSetAttribute,
 )
@@ -144,4 +147,27 @@ class HoldDayModel(Model):
     version = NumberAttribute(default=0)
 
 
-ALL_MODELS: tuple[type[Model], ...] = (ClinicModel, ClientKeyModel, RecordModel, OrderModel, HoldDayModel)
+class ImportModel(Model):
+    """One document a clinic sent: when, what became of it, and its answer (gzipped ImportResult XML)."""
+
+    class Meta(_Meta):
+        table_name = settings.imports_table
+
+    clinic_id = UnicodeAttribute(hash_key=True)
+    import_id = UnicodeAttribute(range_key=True)  # sortable by time
+    received_at = NumberAttribute()
+    state = UnicodeAttribute()  # running | done | failed
+    http_status = NumberAttribute(null=True)
+    size = NumberAttribute()
+    result = BinaryAttribute(null=True, legacy_encoding=False)
+    expires = TTLAttribute()  # DynamoDB removes the entry when its raw document expires
+
+
+ALL_MODELS: tuple[type[Model], ...] = (
+    ClinicModel,
+    ClientKeyModel,
+    RecordModel,
+    OrderModel,
+    HoldDayModel,
+    ImportModel,
+)

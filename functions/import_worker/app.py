@@ -1,0 +1,23 @@
+"""SQS -> the worker: finishes the imports that import.php accepted with 202."""
+
+import json
+from typing import Any
+
+from aws_lambda_powertools import Logger, Tracer
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from mediexchange import importing
+
+tracer = Tracer()
+logger = Logger(service="mediexchange")
+
+
+@logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    """Batch size 1: a failure leaves the message to SQS, which retries it and finally dead-letters it."""
+    for message in event["Records"]:
+        job = json.loads(message["body"])
+        logger.append_keys(clinic_id=job["clinic_id"], import_id=job["import_id"])
+        report = importing.finish_received(job["clinic_id"], job["import_id"])
+        logger.info("import finished in the background" if report else "import already finished")
+    return {"batchItemFailures": []}

@@ -1,0 +1,126 @@
+"""Documents kept for the background (202), the worker that finishes them, and status.php."""
+
+from __future__ import annotations
+
+import dataclasses
+import gzip
+import json
+from typing import Any
+
+import boto3
+import pytest
+from mediexchange import importing
+from mediexchange.config import settings
+from mediexchange.records import Clinic
+from mediexchange.store import clinics, imports
+from mediexchange.store.records import Kind, stored_records
+
+from functions.import_worker.app import lambda_handler as worker
+from tests.conftest import SAMPLE, SAMPLE_KEY
+from tests.unit.conftest import FakeContext, call_import, call_status, document
+
+
+@pytest.fixture
+def no_time_budget(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every import that writes anything is too big for the request."""
+    monkeypatch.setattr(importing, "settings", dataclasses.replace(settings, import_time_budget=0.0))
+
+
+def queued_messages() -> list[dict[str, Any]]:
+    sqs = boto3.client("sqs")
+    received = sqs.receive_message(QueueUrl=settings.import_queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=0)
+    return [{"body": m["Body"], "messageId": m["MessageId"]} for m in received.get("Messages", [])]
+
+
+def statuses(query: dict[str, str]) -> list[dict[str, Any]]:
+    status, root = call_status(query)
+    assert status == 200, root
+    return [{**i.attrib, "result": i.find("ImportResult")} for i in root]
+
+
+def test_a_big_import_is_kept_answered_202_and_finished_by_the_worker(clinic: Clinic, no_time_budget: None) -> None:
+    # Given the sample gzipped, too big for the request's time budget
+    status, result, _ = call_import(gzip.compress(SAMPLE.read_bytes()), "application/xml", content_encoding="gzip")
+    # Then the answer is 202 with an import id, once the raw document is kept
+    assert status == 202 and result.attrib == {"status": "accepted", "import_id": result.get("import_id")}
+    import_id = result.get("import_id")
+    assert imports.document(clinic.clinic_id, import_id) == (SAMPLE.read_bytes(), None)
+    assert stored_records(clinic.clinic_id, Kind.RESOURCES) == []
+    [entry] = statuses({"client_key": SAMPLE_KEY})
+    assert (entry["import_id"], entry["state"], entry["result"]) == (import_id, "running", None)
+    # When the worker takes the queued job
+    [message] = queued_messages()
+    assert json.loads(message["body"]) == {"clinic_id": clinic.clinic_id, "import_id": import_id}
+    worker({"Records": [message]}, FakeContext())
+    # Then the import is applied and status.php shows its ImportResult
+    assert len(stored_records(clinic.clinic_id, Kind.RESOURCES)) == 70
+    [entry] = statuses({"client_key": SAMPLE_KEY, "import_id": import_id})
+    assert entry["state"] == "done"
+    assert entry["result"].get("status") == "ok" and entry["result"].find("Resources").get("written") == "70"
+    # And the same message again (SQS delivers at least once) changes nothing
+    worker({"Records": [message]}, FakeContext())
+    assert statuses({"client_key": SAMPLE_KEY, "import_id": import_id})[0]["state"] == "done"
+
+
+def test_an_import_that_writes_nothing_stays_synchronous(clinic: Clinic, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given the sample without its order changes, imported
+    without_orders = SAMPLE.read_bytes().split(b"<Orders>")[0] + b"</MediExchange>"
+    assert call_import(without_orders)[0] == 200
+    monkeypatch.setattr(importing, "settings", dataclasses.replace(settings, import_time_budget=0.0))
+    # When it is sent again with no time budget at all; Then it plans no writes and answers at once
+    status, result, _ = call_import(without_orders)
+    assert status == 200 and result.find("Resources").get("written") == "0"
+
+
+def test_the_worker_waits_for_a_running_import_of_the_same_clinic(clinic: Clinic, no_time_budget: None) -> None:
+    assert call_import(SAMPLE.read_bytes())[0] == 202
+    clinics.acquire_import_lease(clinic.clinic_id, "someone-else", 60)
+    [message] = queued_messages()
+    # The worker's attempt fails, so SQS redelivers it later; the import is still running, not failed
+    with pytest.raises(Exception, match="another import"):
+        worker({"Records": [message]}, FakeContext())
+    assert statuses({"client_key": SAMPLE_KEY})[0]["state"] == "running"
+
+
+def test_status_lists_every_import_newest_first_with_its_answer(clinic: Clinic) -> None:
+    # Given a good import, a rejected one and one refused because another import ran
+    call_import(SAMPLE.read_bytes())
+    call_import(document('<Resources>\n<r id="1" name="" time_step="30"/>\n</Resources>'))
+    clinics.acquire_import_lease(clinic.clinic_id, "someone-else", 60)
+    call_import(SAMPLE.read_bytes())
+    # Then status.php lists all three, newest first, each with the answer the MIS got
+    entries = statuses({"client_key": SAMPLE_KEY})
+    assert [(e["state"], e["result"].get("status")) for e in entries] == [
+        ("failed", "error"),
+        ("failed", "error"),
+        ("done", "ok"),
+    ]
+    assert [e["result"].find("Error").get("code") for e in entries[:2]] == ["import_in_progress", "invalid_record"]
+    assert entries[2]["result"].find("Resources").get("written") == "70"
+    assert all(len(e["received_at"]) == 19 for e in entries)  # DD.MM.YYYY HH:MM:SS, clinic time
+
+
+@pytest.mark.parametrize(
+    ("query", "status", "code"),
+    [
+        ({}, 400, "missing_client_key"),
+        ({"client_key": "nobody"}, 403, "unknown_client_key"),
+        ({"client_key": SAMPLE_KEY, "import_id": "20200101T000000.000000-00000000"}, 404, "not_found"),
+    ],
+)
+def test_status_errors(clinic: Clinic, query: dict[str, str], status: int, code: str) -> None:
+    got, root = call_status(query)
+    assert (got, root.tag, root.get("status"), root.find("Error").get("code")) == (
+        status,
+        "ImportStatus",
+        "error",
+        code,
+    )
+
+
+def test_one_clinic_cannot_read_anothers_imports(clinic: Clinic) -> None:
+    call_import(SAMPLE.read_bytes())
+    [entry] = statuses({"client_key": SAMPLE_KEY})
+    clinics.create_clinic("Other", "Europe/Moscow", "OTHER-KEY")
+    assert statuses({"client_key": "OTHER-KEY"}) == []
+    assert call_status({"client_key": "OTHER-KEY", "import_id": entry["import_id"]})[0] == 404
