@@ -6,7 +6,7 @@ READY := $(VENV)/.ready
 SAM_READY := $(SAM_VENV)/.ready
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: run test reliability lint typecheck validate unit integration build clean
+.PHONY: run test reliability bench lint typecheck validate unit integration build clean
 
 $(READY): requirements-dev.txt layers/common/requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -42,6 +42,11 @@ validate: $(SAM_READY)
 # injection at every write of an import, concurrency and a load run, tenants and logs. Prints a table.
 reliability: $(READY)
 	RELIABILITY_FULL=1 $(VENV)/bin/pytest tests/reliability -q
+
+# The reference workload (a big and a typical clinic) against moto's server, or DYNAMODB_ENDPOINT_URL's
+# store; prints every figure beside its baseline. About 15 minutes here.
+bench: $(READY)
+	$(VENV)/bin/python -m bench
 
 unit: $(READY)
 	$(VENV)/bin/pytest tests/unit

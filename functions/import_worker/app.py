@@ -3,16 +3,14 @@
 import json
 from typing import Any
 
-from aws_lambda_powertools import Logger, Tracer
+from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from mediexchange import importing
 
-tracer = Tracer()
 logger = Logger(service="mediexchange")
 
 
 @logger.inject_lambda_context(clear_state=True)
-@tracer.capture_lambda_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """Batch size 1: a failure leaves the message to SQS, which retries it and finally dead-letters it."""
     for message in event["Records"]:

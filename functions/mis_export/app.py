@@ -1,11 +1,9 @@
 """GET or POST /services/export.php: a clinic's MIS pulls the orders changed in a window."""
 
-from aws_lambda_powertools import Tracer
 from aws_lambda_powertools.event_handler import Response
 from mediexchange import exporting
 from mediexchange.web import handler_for, request_fields, xml_resolver, xml_response
 
-tracer = Tracer()
 app = xml_resolver("ExportResult")
 
 
@@ -16,4 +14,4 @@ def export_php() -> Response[bytes]:
     return xml_response(200, body, encoding)
 
 
-lambda_handler = tracer.capture_lambda_handler(handler_for(app))
+lambda_handler = handler_for(app)

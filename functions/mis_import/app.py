@@ -1,13 +1,12 @@
 """POST /services/import.php: a clinic's MIS pushes a MediExchange document."""
 
-from aws_lambda_powertools import Metrics, Tracer
+from aws_lambda_powertools import Metrics
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.metrics import MetricUnit
 from mediexchange import importing
 from mediexchange.protocol.writing import accepted_result, import_result, serialize
 from mediexchange.web import handler_for, logger, xml_document, xml_resolver, xml_response
 
-tracer = Tracer()
 metrics = Metrics(namespace="MediExchange", service="import")
 app = xml_resolver("ImportResult")
 
@@ -29,4 +28,4 @@ def import_php() -> Response[bytes]:
     return xml_response(200, serialize(import_result(report)))
 
 
-lambda_handler = metrics.log_metrics(tracer.capture_lambda_handler(handler_for(app)))
+lambda_handler = metrics.log_metrics(handler_for(app))

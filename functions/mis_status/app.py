@@ -1,11 +1,9 @@
 """GET /services/status.php: what became of a clinic's recent imports."""
 
-from aws_lambda_powertools import Tracer
 from aws_lambda_powertools.event_handler import Response
 from mediexchange import importing
 from mediexchange.web import handler_for, request_fields, xml_resolver, xml_response
 
-tracer = Tracer()
 app = xml_resolver("ImportStatus")
 
 
@@ -14,4 +12,4 @@ def status_php() -> Response[bytes]:
     return xml_response(200, importing.import_status(request_fields(app.current_event)))
 
 
-lambda_handler = tracer.capture_lambda_handler(handler_for(app))
+lambda_handler = handler_for(app)

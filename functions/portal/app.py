@@ -2,12 +2,10 @@
 
 from typing import Any
 
-from aws_lambda_powertools import Tracer
 from aws_lambda_powertools.event_handler import Response
 from mediexchange import portal
 from mediexchange.web import handler_for, json_resolver
 
-tracer = Tracer()
 app = json_resolver()
 
 
@@ -31,4 +29,4 @@ def order(clinic_id: str, order_id: str) -> dict[str, Any]:
     return portal.order_view(clinic_id, order_id)
 
 
-lambda_handler = tracer.capture_lambda_handler(handler_for(app))
+lambda_handler = handler_for(app)

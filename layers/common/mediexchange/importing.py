@@ -213,7 +213,8 @@ class Importer:
         write_all(RecordModel.Meta.table_name, self.writes)
         orders_report = self.apply_order_changes(doc.orders) if doc.orders is not None else None
         write_all(RecordModel.Meta.table_name, self.deletes)
-        self.warnings += appointment_overlaps(self.clinic.clinic_id, self.written_appointments, self.tz)
+        if clinics.has_orders(self.clinic.clinic_id):  # no order ever booked, no held time to overlap
+            self.warnings += appointment_overlaps(self.clinic.clinic_id, self.written_appointments, self.tz)
         warnings = tuple(sorted((*doc.warnings, *self.warnings), key=by_line))
         r = self.reports
         return ImportReport(

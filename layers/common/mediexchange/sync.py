@@ -16,9 +16,13 @@ from typing import Any
 from mediexchange.records import Document, Issue, Order, OrderChange, OrderStatus
 
 
-def content_hash(content: Mapping[str, Any]) -> str:
-    """A stable fingerprint of a record's canonical content: equal content, equal hash."""
-    canonical = json.dumps(content, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
+def canonical_json(content: Mapping[str, Any]) -> str:
+    """A record's content in one canonical text: what is stored, and what its hash covers."""
+    return json.dumps(content, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
+
+
+def digest_of(canonical: str) -> str:
+    """A stable fingerprint of canonical content: equal content, equal hash."""
     return hashlib.sha256(canonical.encode()).hexdigest()[:32]
 
 

@@ -12,6 +12,7 @@ import math
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Protocol, TypeVar
 from zoneinfo import ZoneInfo
 
@@ -98,15 +99,20 @@ def line_of(element: etree._Element) -> int:
     return element.sourceline or 0
 
 
+def plain_name(name: str) -> str:
+    """A tag or attribute name without its namespace, lower case (the common case skips QName)."""
+    return (etree.QName(name).localname if name[:1] == "{" else name).lower()
+
+
 def local_name(element: etree._Element) -> str:
-    return etree.QName(element).localname.lower()
+    return plain_name(str(element.tag))
 
 
 def client_key_of(root: etree._Element) -> str:
     """The ClientKey of a document; checks the root first, as nothing else can be read without it."""
     if not isinstance(root.tag, str) or local_name(root) != ROOT:
         raise BadRequest(f"the root element must be MediExchange, not {etree.QName(root).localname}")
-    key = next((v.strip() for k, v in root.attrib.items() if etree.QName(k).localname.lower() == "clientkey"), "")
+    key = next((v.strip() for k, v in root.attrib.items() if plain_name(k) == "clientkey"), "")
     if not key:
         raise MissingClientKey("the MediExchange element has no ClientKey attribute")
     return key
@@ -124,19 +130,24 @@ class RecordError(Exception):
 SPELLING = {"receptiondatetime": "ReceptionDateTime", "lastchangedon": "LastChangedOn", "syncmode": "SyncMode"}
 
 
-@dataclass
 class Attributes:
     """The attributes of one element, by lower-case name, read and checked one by one.
 
-    Messages name an attribute as the document spelled it.
+    Messages name an attribute as the document spelled it. (A plain class with slots: the reader
+    makes one per record, 10^5 of them for a big clinic.)
     """
 
-    element: etree._Element
-    values: dict[str, str]
-    spelled: dict[str, str] = field(default_factory=dict)
+    __slots__ = ("element", "values")
+
+    def __init__(self, element: etree._Element, values: dict[str, str]) -> None:
+        self.element = element
+        self.values = values
 
     def name(self, key: str) -> str:
-        return self.spelled.get(key) or SPELLING.get(key, key)
+        for raw_name in self.element.attrib:
+            if plain_name(raw_name) == key:
+                return etree.QName(raw_name).localname
+        return SPELLING.get(key, key)
 
     def text(self, name: str, required: bool = True, max_length: int = MAX_TEXT) -> str:
         value = self.values.get(name, "").strip()
@@ -165,7 +176,7 @@ class Attributes:
         if not match:
             raise RecordError(f"attribute {self.name(name)} must be a date DD.MM.YYYY, got {raw!r}")
         day, month, year = map(int, match.groups())
-        return _checked(self.name(name), raw, lambda: dt.date(year, month, day))
+        return self.checked(name, raw, lambda: dt.date(year, month, day))
 
     def local_datetime(self, name: str) -> dt.datetime:
         raw = self.text(name)
@@ -174,7 +185,13 @@ class Attributes:
             raise RecordError(f"attribute {self.name(name)} must be a date and time DD.MM.YYYY HH:MM:SS, got {raw!r}")
         day, month, year, hour, minute = map(int, match.groups()[:5])
         second = int(match.group(6) or 0)
-        return _checked(self.name(name), raw, lambda: dt.datetime(year, month, day, hour, minute, second))
+        return self.checked(name, raw, lambda: dt.datetime(year, month, day, hour, minute, second))
+
+    def checked(self, name: str, raw: str, make: Callable[[], T]) -> T:
+        try:
+            return make()
+        except ValueError:
+            raise RecordError(f"attribute {self.name(name)} is not a real date or time: {raw!r}") from None
 
     def minutes_of_day(self, name: str, allow_end_of_day: bool = False) -> int:
         raw = self.text(name)
@@ -187,11 +204,12 @@ class Attributes:
         return hour * 60 + minute
 
 
-def _checked(name: str, raw: str, make: Callable[[], T]) -> T:
-    try:
-        return make()
-    except ValueError:
-        raise RecordError(f"attribute {name} is not a real date or time: {raw!r}") from None
+@lru_cache(maxsize=4096)
+def has_clock_change(day: dt.date, tz: ZoneInfo) -> bool:
+    """Whether the zone's offset changes during the day (only such a day has times that do not exist)."""
+    start = dt.datetime.combine(day, dt.time()).replace(tzinfo=tz)
+    end = start.replace(hour=23, minute=59, second=59)
+    return start.utcoffset() != end.utcoffset()
 
 
 @dataclass
@@ -207,18 +225,16 @@ class DocumentReader:
         self, element: etree._Element, section: str, known: frozenset[str], aliases: dict[str, str] | None = None
     ) -> Attributes:
         values: dict[str, str] = {}
-        spelled: dict[str, str] = {}
         for raw_name, value in element.attrib.items():
-            given = etree.QName(raw_name).localname.lower()
-            name = (aliases or {}).get(given, given)
+            given = plain_name(raw_name)
+            name = aliases.get(given, given) if aliases else given
             if name in values:
                 raise RecordError(f"attribute {name} is given more than once")
             if name not in known:
                 self.warn("unknown_attribute", f"unknown attribute {given} ignored", element, section)
                 continue
             values[name] = value
-            spelled[name] = etree.QName(raw_name).localname
-        return Attributes(element, values, spelled)
+        return Attributes(element, values)
 
     def warn(
         self, code: str, message: str, element: etree._Element, section: str, record_id: str | None = None
@@ -360,6 +376,8 @@ class DocumentReader:
         )
 
     def exists_locally(self, local: dt.datetime, name: str) -> None:
+        if not has_clock_change(local.date(), self.tz):  # nearly every day: nothing to check
+            return
         try:
             localize(local, self.tz)
         except NonexistentLocalTime as exc:

@@ -110,6 +110,11 @@ def revoke_key(clinic_id: str, client_key: str) -> None:
     ClientKeyModel(digest).delete(condition=ClientKeyModel.clinic_id == clinic_id)
 
 
+def has_orders(clinic_id: str) -> bool:
+    """Whether the portal ever created an order for the clinic (its order counter moved)."""
+    return bool(ClinicModel.get(clinic_id, consistent_read=True).next_order_id)
+
+
 def allocate_ids(clinic_id: str, counter: str, count: int) -> range:
     """Reserve `count` consecutive ids from one of the clinic's counters (atomic)."""
     clinic = ClinicModel(clinic_id)

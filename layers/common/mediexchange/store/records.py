@@ -21,7 +21,7 @@ from mediexchange.errors import StoreUnavailable
 from mediexchange.records import Appointment, Group, Resource, Schedule, Window
 from mediexchange.store.batch import MAX_ATTEMPTS, backoff, delete_request, dynamodb_client, put_request
 from mediexchange.store.models import ClinicModel, RecordModel, ResourceIdentityModel
-from mediexchange.sync import content_hash
+from mediexchange.sync import canonical_json, digest_of
 
 SyncedRecord = Group | Resource | Schedule | Appointment
 
@@ -103,9 +103,10 @@ def from_content(kind: Kind, data: dict[str, Any]) -> SyncedRecord:
 
 @dataclass(frozen=True, slots=True)
 class Desired:
-    """A record as the import wants it stored: its key, its hash and the item to write."""
+    """A record as the import wants it stored: its key, its canonical content and that content's hash."""
 
     key: str
+    canonical: str
     digest: str
     record: SyncedRecord
 
@@ -113,25 +114,26 @@ class Desired:
 def desired(records: Iterable[SyncedRecord]) -> dict[str, Desired]:
     result = {}
     for record in records:
-        key = record_key(record)
-        result[key] = Desired(key, content_hash(content(record)), record)
+        key, text = record_key(record), canonical_json(content(record))
+        result[key] = Desired(key, text, digest_of(text), record)
     return result
 
 
 def put_item(clinic_id: str, kind: Kind, wanted: Desired) -> dict[str, Any]:
+    """The item of a record, in DynamoDB's own form (the layout of RecordModel), ready for a batch."""
     record = wanted.record
-    data = content(record)
-    item = RecordModel(
-        kind.partition(clinic_id, wanted.key),
-        wanted.key,
-        h=wanted.digest,
-        d=json.dumps(data, ensure_ascii=False, separators=(",", ":")),
-    )
+    item = {
+        "pk": {"S": kind.partition(clinic_id, wanted.key)},
+        "sk": {"S": wanted.key},
+        "h": {"S": wanted.digest},
+        "d": {"S": wanted.canonical},
+    }
     if isinstance(record, Schedule | Appointment):
         # Schedules and appointments of a resource share the index; the kind prefix keeps them apart.
-        item.rk = f"{clinic_id}#{record.resource_id}"
-        item.at = f"{kind.prefix}#{data['date'] if isinstance(record, Schedule) else data['start']}"
-    return put_request(item.serialize())
+        when = record.date.isoformat() if isinstance(record, Schedule) else record.start.isoformat()
+        item["rk"] = {"S": f"{clinic_id}#{record.resource_id}"}
+        item["at"] = {"S": f"{kind.prefix}#{when}"}
+    return put_request(item)
 
 
 def delete_item(clinic_id: str, kind: Kind, key: str) -> dict[str, Any]:
