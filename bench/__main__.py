@@ -405,9 +405,8 @@ def main() -> None:
             store.terminate()
     print()
     machine = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
-    print(
-        f"MediExchange benchmark, {dt.date.today()}, {machine}, store {given or 'moto server'}, {time.time() - started:.0f} s"
-    )
+    took = f"{time.time() - started:.0f} s"
+    print(f"MediExchange benchmark, {dt.date.today()}, {machine}, store {given or 'moto server'}, {took}")
     widths = [max(len(r[i]) for r in ROWS) for i in range(5)]
     header = ("figure", "value", "baseline", "ratio", "")
     print(" | ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)))
