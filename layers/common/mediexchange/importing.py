@@ -9,7 +9,6 @@ from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
-from typing import Any
 from zoneinfo import ZoneInfo
 
 from aws_lambda_powertools import Logger
@@ -38,6 +37,7 @@ from mediexchange.store import clinics, holds, imports, orders
 from mediexchange.store.batch import write_all
 from mediexchange.store.models import RecordModel
 from mediexchange.store.records import (
+    Desired,
     Kind,
     SyncedRecord,
     assign_portal_ids,
@@ -90,6 +90,7 @@ def receive_document(data: bytes, charset: str | None = None) -> Received:
     imports.receive(clinic.clinic_id, import_id, data, charset, now)
     with logged(clinic.clinic_id, import_id):
         document = read_document(root, zone(clinic.timezone))
+        del root  # the tree is several times the document's size; from here on the records are enough
         report = run_import(clinic, document, import_id, deadline=now + settings.import_time_budget)
         if report is None:
             imports.enqueue(clinic.clinic_id, import_id)
@@ -176,8 +177,8 @@ class Importer:
     clinic: Clinic
     document: Document
     import_id: str
-    writes: list[dict[str, Any]] = field(default_factory=list)
-    deletes: list[dict[str, Any]] = field(default_factory=list)
+    writes: list[tuple[Kind, Desired]] = field(default_factory=list)
+    deletes: list[tuple[Kind, str]] = field(default_factory=list)
     stored_keys: dict[Kind, set[str]] = field(default_factory=dict)
     written_appointments: list[Appointment] = field(default_factory=list)
     warnings: list[Issue] = field(default_factory=list)
@@ -210,9 +211,11 @@ class Importer:
         # Writes before deletes: a crash in between leaves more than before, never less,
         # and sending the document again converges.
         self.write_new_identities()
-        write_all(RecordModel.Meta.table_name, self.writes)
+        clinic_id, table = self.clinic.clinic_id, RecordModel.Meta.table_name
+        # Items are made as the batches go out: a big clinic's 10^5 items never sit in memory at once.
+        write_all(table, (put_item(clinic_id, kind, wanted) for kind, wanted in self.writes))
         orders_report = self.apply_order_changes(doc.orders) if doc.orders is not None else None
-        write_all(RecordModel.Meta.table_name, self.deletes)
+        write_all(table, (delete_item(clinic_id, kind, key) for kind, key in self.deletes))
         if clinics.has_orders(self.clinic.clinic_id):  # no order ever booked, no held time to overlap
             self.warnings += appointment_overlaps(self.clinic.clinic_id, self.written_appointments, self.tz)
         warnings = tuple(sorted((*doc.warnings, *self.warnings), key=by_line))
@@ -238,8 +241,8 @@ class Importer:
         if replace_all:
             self.stored_keys[kind] = set(stored)
         plan = plan_sync({key: w.digest for key, w in wanted.items()}, stored, replace_all)
-        self.writes += [put_item(clinic_id, kind, wanted[key]) for key in plan.writes]
-        self.deletes += [delete_item(clinic_id, kind, key) for key in plan.deletes]
+        self.writes += [(kind, wanted[key]) for key in plan.writes]
+        self.deletes += [(kind, key) for key in plan.deletes]
         self.written_appointments += [r for key in plan.writes if isinstance(r := wanted[key].record, Appointment)]
         return SectionReport(len(records), len(plan.writes), len(plan.deletes))
 

@@ -25,6 +25,9 @@ def _parser(encoding: str | None = None) -> etree.XMLParser:
         huge_tree=False,
         remove_comments=True,
         remove_pis=True,
+        # Less memory for a big document: no whitespace nodes between records, no id index.
+        remove_blank_text=True,
+        collect_ids=False,
     )
 
 

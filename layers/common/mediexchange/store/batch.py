@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from functools import lru_cache
-from typing import Any
+from itertools import islice
+from typing import Any, TypeVar
 
 import boto3
 from botocore.config import Config
@@ -40,6 +41,7 @@ RETRYABLE_CODES = frozenset(
 UNREACHABLE = (StoreConnectionError, HTTPClientError)
 
 WriteRequest = dict[str, Any]
+T = TypeVar("T")
 
 
 @lru_cache(maxsize=1)
@@ -71,23 +73,35 @@ def backoff(attempt: int, rand: Callable[[], float] = random.random) -> float:
 
 def write_all(
     table: str,
-    requests: Sequence[WriteRequest],
+    requests: Iterable[WriteRequest],
     *,
     client: Any = None,
     parallelism: int | None = None,
     sleep: Callable[[float], None] | None = None,
 ) -> int:
-    """Write every request; returns the number of BatchWriteItem calls made. Raises StoreUnavailable."""
-    if not requests:
-        return 0
+    """Write every request; returns the number of BatchWriteItem calls made. Raises StoreUnavailable.
+
+    `requests` is read as the batches go out, at most two batches per worker ahead.
+    """
     client = client or dynamodb_client()
     pause = sleep or time.sleep
-    chunks = [list(requests[i : i + BATCH_SIZE]) for i in range(0, len(requests), BATCH_SIZE)]
-    workers = min(parallelism or settings.write_parallelism, len(chunks))
-    if workers == 1:
-        return sum(_write_chunk(client, table, chunk, pause) for chunk in chunks)
+    workers = parallelism or settings.write_parallelism
+    calls = 0
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        return sum(pool.map(lambda chunk: _write_chunk(client, table, chunk, pause), chunks))
+        running: set[Future[int]] = set()
+        for chunk in batched(requests, BATCH_SIZE):
+            if len(running) >= 2 * workers:
+                done, running = wait(running, return_when=FIRST_COMPLETED)
+                calls += sum(future.result() for future in done)
+            running.add(pool.submit(_write_chunk, client, table, list(chunk), pause))
+        calls += sum(future.result() for future in running)
+    return calls
+
+
+def batched(items: Iterable[T], size: int) -> Iterator[tuple[T, ...]]:
+    iterator = iter(items)
+    while chunk := tuple(islice(iterator, size)):
+        yield chunk
 
 
 def _write_chunk(client: Any, table: str, chunk: list[WriteRequest], sleep: Callable[[float], None]) -> int:
