@@ -310,7 +310,9 @@ def through_make_run(work: Path) -> None:
     from devserver.server import free_port
 
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if k not in ("DYNAMODB_ENDPOINT_URL", "IMPORT_QUEUE_URL")}
+    # make run as a newcomer starts it: its own store, the template's time budget
+    own = ("DYNAMODB_ENDPOINT_URL", "IMPORT_QUEUE_URL", "IMPORT_TIME_BUDGET_SECONDS", "PYTHONPATH")
+    env = {k: v for k, v in os.environ.items() if k not in own}
     server = subprocess.Popen(
         [PYTHON, "-m", "devserver"],
         cwd=ROOT,

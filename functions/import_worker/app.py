@@ -8,6 +8,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from mediexchange import importing
 
 logger = Logger(service="mediexchange")
+LAST_TRY = 3  # the queue's maxReceiveCount: after this delivery the message goes to the dead-letter queue
 
 
 @logger.inject_lambda_context(clear_state=True)
@@ -16,6 +17,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     for message in event["Records"]:
         job = json.loads(message["body"])
         logger.append_keys(clinic_id=job["clinic_id"], import_id=job["import_id"])
-        report = importing.finish_received(job["clinic_id"], job["import_id"])
+        last_try = int(message.get("attributes", {}).get("ApproximateReceiveCount", 1)) >= LAST_TRY
+        report = importing.finish_received(job["clinic_id"], job["import_id"], last_try=last_try)
         logger.info("import finished in the background" if report else "import already finished")
     return {"batchItemFailures": []}

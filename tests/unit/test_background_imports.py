@@ -124,3 +124,15 @@ def test_one_clinic_cannot_read_anothers_imports(clinic: Clinic) -> None:
     clinics.create_clinic("Other", "Europe/Moscow", "OTHER-KEY")
     assert statuses({"client_key": "OTHER-KEY"}) == []
     assert call_status({"client_key": "OTHER-KEY", "import_id": entry["import_id"]})[0] == 404
+
+
+def test_the_last_failed_try_marks_the_import_failed(clinic: Clinic, no_time_budget: None) -> None:
+    assert call_import(SAMPLE.read_bytes())[0] == 202
+    clinics.acquire_import_lease(clinic.clinic_id, "someone-else", 60)
+    [message] = queued_messages()
+    last = {**message, "attributes": {"ApproximateReceiveCount": "3"}}
+    # When the queue's last delivery fails too, the import log says so (the message goes to the dead-letter queue)
+    with pytest.raises(Exception, match="another import"):
+        worker({"Records": [last]}, FakeContext())
+    [entry] = statuses({"client_key": SAMPLE_KEY})
+    assert (entry["state"], entry["result"].find("Error").get("code")) == ("failed", "import_in_progress")

@@ -14,7 +14,14 @@ from zoneinfo import ZoneInfo
 from aws_lambda_powertools import Logger
 
 from mediexchange.config import settings
-from mediexchange.errors import ImportInProgress, MissingClientKey, NotFound, ServiceError, UnknownClientKey
+from mediexchange.errors import (
+    ImportInProgress,
+    MissingClientKey,
+    NotFound,
+    ServiceError,
+    StoreUnavailable,
+    UnknownClientKey,
+)
 from mediexchange.protocol import writing
 from mediexchange.protocol.reading import by_line, client_key_of, read_document
 from mediexchange.protocol.writing import DATETIME, error_result, import_result, serialize
@@ -99,14 +106,18 @@ def receive_document(data: bytes, charset: str | None = None) -> Received:
     return Received(clinic, import_id, report)
 
 
-def finish_received(clinic_id: str, import_id: str) -> ImportReport | None:
-    """The worker's part: apply a document accepted with 202. Safe to repeat (a finished one is skipped)."""
+def finish_received(clinic_id: str, import_id: str, last_try: bool = False) -> ImportReport | None:
+    """The worker's part: apply a document accepted with 202. Safe to repeat (a finished one is skipped).
+
+    A failure leaves the import running for the queue to retry, except on the `last_try`, when the
+    import log records it as failed (the clinic sends the document again).
+    """
     entry = imports.get(clinic_id, import_id)
     clinic = clinics.get_clinic(clinic_id)
     if entry is None or entry.state != imports.RUNNING or clinic is None:
         return None
     data, charset = imports.document(clinic_id, import_id)
-    with logged(clinic_id, import_id, lease_refusal_is_final=False):
+    with logged(clinic_id, import_id, final=last_try):
         document = read_document(parse_document(data, charset), zone(clinic.timezone))
         report = run_import(clinic, document, import_id, deadline=None)
         if report is not None:
@@ -151,17 +162,23 @@ def import_status(params: Mapping[str, str]) -> bytes:
 
 
 @contextmanager
-def logged(clinic_id: str, import_id: str, lease_refusal_is_final: bool = True) -> Iterator[None]:
-    """Record how an import ended in the import log, whatever happened; the log never hides the error."""
+def logged(clinic_id: str, import_id: str, final: bool = True) -> Iterator[None]:
+    """Record how an import ended in the import log, whatever happened; the log never hides the error.
+
+    With `final` false (the worker, which will be retried) passing failures leave the import running.
+    """
     try:
         yield
     except ServiceError as exc:
-        if lease_refusal_is_final or not isinstance(exc, ImportInProgress):
+        if final or not isinstance(exc, ImportInProgress | StoreUnavailable):
             _finish(clinic_id, import_id, exc.status, serialize(error_result("ImportResult", exc.code, exc.issues)))
         raise
     except Exception:
-        message = "internal error; the document is kept, send it again or ask support"
-        _finish(clinic_id, import_id, 500, serialize(error_result("ImportResult", "internal", [Issue("", message)])))
+        if final:
+            message = "internal error; the document is kept, send it again or ask support"
+            _finish(
+                clinic_id, import_id, 500, serialize(error_result("ImportResult", "internal", [Issue("", message)]))
+            )
         raise
 
 
