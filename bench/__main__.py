@@ -158,25 +158,27 @@ def seed_orders(clinic_id: str, count: int, tz_name: str) -> tuple[int, int]:
     return first + 1, first + count // 2
 
 
+def raw_query_count(**params: Any) -> int:
+    """The baseline's way to read: plain boto3 Query pages, nothing made of the items but a count."""
+    from mediexchange.store.batch import dynamodb_client
+
+    return sum(len(page["Items"]) for page in dynamodb_client().get_paginator("query").paginate(**params))
+
+
 def export_figures(clinic_key: str, clinic_id: str, window: tuple[int, int]) -> None:
     from mediexchange import exporting
-    from mediexchange.store.batch import dynamodb_client
     from mediexchange.store.models import OrderModel
 
     start, end = window
 
     def raw_query() -> None:
-        pages = (
-            dynamodb_client()
-            .get_paginator("query")
-            .paginate(
-                TableName=OrderModel.Meta.table_name,
-                IndexName="by_last_changed",
-                KeyConditionExpression="clinic_id = :c AND last_changed BETWEEN :s AND :e",
-                ExpressionAttributeValues={":c": {"S": clinic_id}, ":s": {"N": str(start)}, ":e": {"N": str(end)}},
-            )
+        found = raw_query_count(
+            TableName=OrderModel.Meta.table_name,
+            IndexName="by_last_changed",
+            KeyConditionExpression="clinic_id = :c AND last_changed BETWEEN :s AND :e",
+            ExpressionAttributeValues={":c": {"S": clinic_id}, ":s": {"N": str(start)}, ":e": {"N": str(end)}},
         )
-        assert sum(len(p["Items"]) for p in pages) == end - start + 1
+        assert found == end - start + 1
 
     def export() -> None:
         body, _ = exporting.export_orders({"client_key": clinic_key, "start": str(start), "end": str(end)})
@@ -302,23 +304,17 @@ def clinic_figures(clinic: Clinic, work: Path, parallelism: int) -> None:
 
 def read_hashes_raw(clinic_id: str, parallelism: int) -> float:
     """What an identical re-import cannot avoid: reading every stored record's hash (raw boto3 queries)."""
-    from mediexchange.store.batch import dynamodb_client
     from mediexchange.store.models import RecordModel
     from mediexchange.store.records import Kind
 
     def read(partition: str) -> int:
-        pages = (
-            dynamodb_client()
-            .get_paginator("query")
-            .paginate(
-                TableName=RecordModel.Meta.table_name,
-                KeyConditionExpression="pk = :pk",
-                ExpressionAttributeValues={":pk": {"S": partition}},
-                ProjectionExpression="sk, h",
-                ConsistentRead=True,
-            )
+        return raw_query_count(
+            TableName=RecordModel.Meta.table_name,
+            KeyConditionExpression="pk = :pk",
+            ExpressionAttributeValues={":pk": {"S": partition}},
+            ProjectionExpression="sk, h",
+            ConsistentRead=True,
         )
-        return sum(len(page["Items"]) for page in pages)
 
     partitions = [p for kind in Kind for p in kind.partitions(clinic_id)]
     started = time.perf_counter()
