@@ -88,5 +88,5 @@ def test_alarms_watch_server_errors_and_throttling() -> None:
         for m in a["Properties"].get("Metrics", [])
         if "MetricStat" in m
     }
-    assert {"5XXError", "Throttles", "WriteThrottleEvents"} <= watched
+    assert {"5XXError", "Throttles", "WriteThrottleEvents", "ApproximateNumberOfMessagesVisible"} <= watched
     assert all(a["Properties"]["AlarmActions"] == [{"Ref": "AlarmTopic"}] for a in alarms.values())
