@@ -44,7 +44,7 @@ reliability: $(READY)
 	RELIABILITY_FULL=1 $(VENV)/bin/pytest tests/reliability -q
 
 # The reference workload (a big and a typical clinic) against moto's server, or DYNAMODB_ENDPOINT_URL's
-# store; prints every figure beside its baseline. About 15 minutes here.
+# store; prints every figure beside its baseline. About 7 minutes here.
 bench: $(READY)
 	$(VENV)/bin/python -m bench
 
