@@ -51,17 +51,19 @@ def slots(server: LocalServer, clinic: dict[str, str], resource_id: int) -> list
     return [s["start"][11:16] for s in body["slots"]]
 
 
+def book(
+    server: LocalServer, clinic: dict[str, str], resource_id: int, at: str, name1: str, phone: str = "+79120000000"
+) -> tuple[int, Any]:
+    """A patient books `at` (HH:MM) on DAY through the portal API."""
+    booking = {"resource_id": resource_id, "reception_datetime": f"{ISO}T{at}", "name1": name1, "phone": phone}
+    return portal(server, "POST", f"/portal/clinics/{clinic['clinic_id']}/orders", booking)
+
+
 def test_the_loop_from_schedule_to_confirmed_order(server: LocalServer) -> None:
     clinic, resource_id = setup_clinic(server, "Loop clinic")
     assert slots(server, clinic, resource_id) == ["09:00", "09:30", "10:00", "10:30"]
     # A patient books 10:00
-    booking = {
-        "resource_id": resource_id,
-        "reception_datetime": f"{ISO}T10:00",
-        "name1": "Кузнецов",
-        "phone": "89120000000",
-    }
-    status, order = portal(server, "POST", f"/portal/clinics/{clinic['clinic_id']}/orders", booking)
+    status, order = book(server, clinic, resource_id, "10:00", "Кузнецов", phone="89120000000")
     assert status == 201 and order["status"] == 0
     assert slots(server, clinic, resource_id) == ["09:00", "09:30", "10:30"]
     # The MIS exports it
@@ -86,16 +88,9 @@ def test_the_loop_from_schedule_to_confirmed_order(server: LocalServer) -> None:
 
 def test_twenty_patients_at_once_for_one_slot_make_exactly_one_order(server: LocalServer) -> None:
     clinic, resource_id = setup_clinic(server, "Contended clinic")
-    path = f"/portal/clinics/{clinic['clinic_id']}/orders"
 
     def attempt(n: int) -> tuple[int, Any]:
-        booking = {
-            "resource_id": resource_id,
-            "reception_datetime": f"{ISO}T09:30",
-            "name1": f"Пациент {n}",
-            "phone": "+79120000000",
-        }
-        return portal(server, "POST", path, booking)
+        return book(server, clinic, resource_id, "09:30", f"Пациент {n}")
 
     with ThreadPoolExecutor(max_workers=20) as pool:
         results = list(pool.map(attempt, range(20)))
@@ -121,13 +116,7 @@ def test_clinics_with_the_same_ids_never_see_each_others_data(server: LocalServe
     first, first_resource = setup_clinic(server, "First")
     second, second_resource = setup_clinic(server, "Second")
     assert first_resource == second_resource
-    booking = {
-        "resource_id": second_resource,
-        "reception_datetime": f"{ISO}T09:00",
-        "name1": "Чужой",
-        "phone": "+79120000000",
-    }
-    status, order = portal(server, "POST", f"/portal/clinics/{second['clinic_id']}/orders", booking)
+    status, order = book(server, second, second_resource, "09:00", "Чужой")
     assert status == 201
     # Then the first clinic still offers 09:00, and the second's order is not found through the first
     assert slots(server, first, first_resource)[0] == "09:00"
