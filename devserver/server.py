@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from mediexchange.config import Settings
 from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
@@ -153,19 +154,18 @@ def start_store() -> str:
 
 
 LOCAL_QUEUE = "mediexchange-imports"
-MAX_RECEIVES = 3  # as the template's redrive policy: then the message is dropped (dead-lettered in AWS)
 
 
 def configure(endpoint_url: str) -> None:
     """Point this process (and the handlers it imports) at the local store, create what the template
-    declares there, named as `mediexchange.config` names it, and set the environment the template sets."""
+    declares there, named as `mediexchange.config` names it, and set the environment the template sets.
+    The handlers build their store from that environment on their first request, as in AWS."""
 
     for name, value in LOCAL_CREDENTIALS.items():
         os.environ.setdefault(name, value)
     os.environ["DYNAMODB_ENDPOINT_URL"] = endpoint_url
     os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
     os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
-    # Known before anything reads the settings (mediexchange.config reads them once, on import).
     os.environ["IMPORT_QUEUE_URL"] = f"{endpoint_url}/123456789012/{LOCAL_QUEUE}"
     assert create_resources(endpoint_url) == os.environ["IMPORT_QUEUE_URL"]
     names = local_resource_names()
@@ -173,10 +173,8 @@ def configure(endpoint_url: str) -> None:
         os.environ.setdefault(name, value)
 
 
-def local_settings() -> Any:
-    from mediexchange import config  # not at the top: `configure` sets the environment it reads
-
-    return config.load()
+def local_settings() -> Settings:
+    return Settings.from_env()
 
 
 def local_resource_names(kind: str | None = None) -> dict[str, str]:
@@ -198,11 +196,13 @@ def create_resources(endpoint_url: str | None) -> str:
     """The template's tables, the documents bucket and the import queue; returns the queue's URL."""
     import boto3
 
-    create_tables(boto3.client("dynamodb", endpoint_url=endpoint_url))
-    region = {"LocationConstraint": os.environ["AWS_DEFAULT_REGION"]}
-    bucket = local_settings().documents_bucket
-    boto3.client("s3", endpoint_url=endpoint_url).create_bucket(Bucket=bucket, CreateBucketConfiguration=region)
-    sqs = boto3.client("sqs", endpoint_url=endpoint_url)
+    settings = local_settings()
+    session = boto3.session.Session(region_name=settings.region)
+    create_tables(session.client("dynamodb", endpoint_url=endpoint_url))
+    region = {"LocationConstraint": settings.region}
+    s3 = session.client("s3", endpoint_url=endpoint_url)
+    s3.create_bucket(Bucket=settings.documents_bucket, CreateBucketConfiguration=region)
+    sqs = session.client("sqs", endpoint_url=endpoint_url)
     return str(sqs.create_queue(QueueName=LOCAL_QUEUE, Attributes={"VisibilityTimeout": "10"})["QueueUrl"])
 
 
@@ -219,10 +219,9 @@ def consume_queue(stop: threading.Event) -> None:
 
     [consumer] = template.queue_consumers()
     handler = getattr(importlib.import_module(consumer.module), consumer.handler)
-    sqs, queue_url = (
-        boto3.client("sqs", endpoint_url=os.environ["DYNAMODB_ENDPOINT_URL"]),
-        os.environ["IMPORT_QUEUE_URL"],
-    )
+    settings = local_settings()
+    sqs = boto3.session.Session(region_name=settings.region).client("sqs", endpoint_url=settings.endpoint_url)
+    queue_url, max_receives = os.environ["IMPORT_QUEUE_URL"], template.queue_max_receives()
     while not stop.is_set():
         received = sqs.receive_message(
             QueueUrl=queue_url, MaxNumberOfMessages=1, WaitTimeSeconds=1, AttributeNames=["ApproximateReceiveCount"]
@@ -236,15 +235,18 @@ def consume_queue(stop: threading.Event) -> None:
                 "eventSource": "aws:sqs",
             }
             started = time.monotonic()
+            context = LambdaContext(consumer.module, message["MessageId"], started + 900)
             try:
-                handler({"Records": [record]}, LambdaContext(consumer.module, message["MessageId"], started + 900))
-            except Exception as exc:
+                failed = bool(handler({"Records": [record]}, context).get("batchItemFailures"))
+                why = "reported a failure"
+            except Exception as exc:  # as the event source mapping takes a crashed invocation
+                failed, why = True, f"failed ({type(exc).__name__})"
+            if failed:
                 tries = int(record["attributes"].get("ApproximateReceiveCount", 1))
-                print(
-                    f"worker failed ({type(exc).__name__}), try {tries} of {MAX_RECEIVES}", file=sys.stderr, flush=True
-                )
-                if tries < MAX_RECEIVES:
-                    continue
+                print(f"worker {why}, try {tries} of {max_receives}", file=sys.stderr, flush=True)
+                if tries < max_receives:
+                    continue  # delivered again once its visibility timeout runs out
+                # else dropped, as AWS dead-letters it
             sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
             print(f"SQS {consumer.module} {(time.monotonic() - started) * 1000:.0f} ms", file=sys.stderr, flush=True)
 

@@ -53,8 +53,14 @@ def environment(resource_names: dict[str, str]) -> dict[str, str]:
         if isinstance(value, dict) and "Ref" in value:
             ref = value["Ref"]
             value = resource_names[ref] if ref in resource_names else parameters[ref]["Default"]
+        elif isinstance(value, dict) and "Fn::FindInMap" in value:
+            value = find_in_map(*value["Fn::FindInMap"])
         env[name] = str(value)
     return env
+
+
+def find_in_map(mapping: str, key: str, attribute: str) -> Any:
+    return template()["Mappings"][mapping][key][attribute]
 
 
 def resource_env_names(kind: str) -> dict[str, str]:
@@ -104,6 +110,13 @@ def _code(props: dict[str, Any]) -> tuple[str, str]:
     """The module (functions.<folder>.app) and function a Lambda's CodeUri and Handler name."""
     module, _, function = props["Handler"].rpartition(".")
     return props["CodeUri"].strip("/").replace("/", ".") + "." + module, function
+
+
+def queue_max_receives() -> int:
+    """How often SQS delivers a message of the import queue before dead-lettering it."""
+    [queue] = [r for r in resources("AWS::SQS::Queue").values() if "RedrivePolicy" in r["Properties"]]
+    count = queue["Properties"]["RedrivePolicy"]["maxReceiveCount"]
+    return int(find_in_map(*count["Fn::FindInMap"]) if isinstance(count, dict) else count)
 
 
 def queue_consumers() -> list[Consumer]:

@@ -1,7 +1,10 @@
-"""Settings every test shares. Set before anything imports mediexchange: its models read them on import."""
+"""The environment every test shares: moto's fake credentials and the settings the template gives the
+functions. Stores are built from it in fixtures (nothing reads it at import time)."""
 
 import os
 from pathlib import Path
+
+from devserver.template import find_in_map
 
 os.environ.pop("DYNAMODB_ENDPOINT_URL", None)  # unit tests run on moto in-process; integration tests start their own
 os.environ.update(
@@ -14,6 +17,7 @@ os.environ.update(
     POWERTOOLS_TRACE_DISABLED="true",
     POWERTOOLS_LOG_LEVEL="WARNING",
     IMPORT_QUEUE_URL="https://sqs.eu-central-1.amazonaws.com/123456789012/mediexchange-imports",
+    IMPORT_MAX_RECEIVES=str(find_in_map("ImportQueue", "Deliveries", "Max")),
 )
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -1,4 +1,8 @@
-"""SQS -> the worker: finishes the imports that import.php accepted with 202."""
+"""SQS -> the worker: finishes the imports that import.php accepted with 202.
+
+A message that fails is reported back (partial batch response) for SQS to deliver again, up to the
+queue's maxReceiveCount; on that last delivery the import log records the failure.
+"""
 
 import json
 from typing import Any
@@ -6,18 +10,36 @@ from typing import Any
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from mediexchange import importing
+from mediexchange.config import ConfigurationError
+from mediexchange.errors import ServiceError
+from mediexchange.web import log_bug, store
 
 logger = Logger(service="mediexchange")
-LAST_TRY = 3  # the queue's maxReceiveCount: after this delivery the message goes to the dead-letter queue
+
+
+def max_receives() -> int:
+    configured = store().settings.import_max_receives
+    if configured is None:
+        raise ConfigurationError("IMPORT_MAX_RECEIVES is not set (template.yaml sets it from the queue's mapping)")
+    return configured
 
 
 @logger.inject_lambda_context(clear_state=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    """Batch size 1: a failure leaves the message to SQS, which retries it and finally dead-letters it."""
+    failures = []
     for message in event["Records"]:
         job = json.loads(message["body"])
         logger.append_keys(clinic_id=job["clinic_id"], import_id=job["import_id"])
-        last_try = int(message.get("attributes", {}).get("ApproximateReceiveCount", 1)) >= LAST_TRY
-        report = importing.finish_received(job["clinic_id"], job["import_id"], last_try=last_try)
+        deliveries = int(message.get("attributes", {}).get("ApproximateReceiveCount", 1))
+        last_try = deliveries >= max_receives()
+        try:
+            report = importing.finish_received(store(), job["clinic_id"], job["import_id"], last_try=last_try)
+        except Exception as exc:
+            if isinstance(exc, ServiceError):
+                logger.warning("background import refused", extra={"code": exc.code, "delivery": deliveries})
+            else:
+                log_bug(exc)
+            failures.append({"itemIdentifier": message["messageId"]})  # SQS delivers it again, or dead-letters it
+            continue
         logger.info("import finished in the background" if report else "import already finished")
-    return {"batchItemFailures": []}
+    return {"batchItemFailures": failures}

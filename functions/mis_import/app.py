@@ -5,7 +5,7 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.metrics import MetricUnit
 from mediexchange import importing
 from mediexchange.protocol.writing import accepted_result, import_result, serialize
-from mediexchange.web import handler_for, logger, xml_document, xml_resolver, xml_response
+from mediexchange.web import handler_for, logger, store, xml_document, xml_resolver, xml_response
 
 metrics = Metrics(namespace="MediExchange", service="import")
 app = xml_resolver("ImportResult")
@@ -15,16 +15,15 @@ app = xml_resolver("ImportResult")
 def import_php() -> Response[bytes]:
     metrics.add_metric("ImportRequests", MetricUnit.Count, 1)
     document, charset = xml_document(app.current_event)
-    received = importing.receive_document(document, charset)
+    received = importing.receive_document(store(), document, charset)
     ids = {"clinic_id": received.clinic.clinic_id, "import_id": received.import_id, "status": received.status}
     logger.info("import received", extra=ids)
     report = received.report
     if report is None:
         metrics.add_metric("ImportsDeferred", MetricUnit.Count, 1)
         return xml_response(202, serialize(accepted_result(received.import_id)))
-    sections = [s for s in (report.groups, report.resources, report.schedules, report.appointments) if s]
-    metrics.add_metric("ItemsWritten", MetricUnit.Count, sum(s.written for s in sections))
-    metrics.add_metric("ItemsDeleted", MetricUnit.Count, sum(s.deleted for s in sections))
+    metrics.add_metric("ItemsWritten", MetricUnit.Count, report.written)
+    metrics.add_metric("ItemsDeleted", MetricUnit.Count, report.deleted)
     return xml_response(200, serialize(import_result(report)))
 
 

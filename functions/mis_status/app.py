@@ -2,14 +2,14 @@
 
 from aws_lambda_powertools.event_handler import Response
 from mediexchange import importing
-from mediexchange.web import handler_for, request_fields, xml_resolver, xml_response
+from mediexchange.web import handler_for, request_fields, store, xml_resolver, xml_response
 
 app = xml_resolver("ImportStatus")
 
 
 @app.get("/services/status.php")
 def status_php() -> Response[bytes]:
-    return xml_response(200, importing.import_status(request_fields(app.current_event)))
+    return xml_response(200, importing.import_status(store(), request_fields(app.current_event)))
 
 
 lambda_handler = handler_for(app)

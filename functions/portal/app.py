@@ -4,29 +4,29 @@ from typing import Any
 
 from aws_lambda_powertools.event_handler import Response
 from mediexchange import portal
-from mediexchange.web import handler_for, json_resolver
+from mediexchange.web import handler_for, json_resolver, store
 
 app = json_resolver()
 
 
 @app.get("/portal/clinics/<clinic_id>")
 def clinic(clinic_id: str) -> dict[str, Any]:
-    return portal.clinic_view(clinic_id)
+    return portal.clinic_view(store(), clinic_id)
 
 
 @app.get("/portal/clinics/<clinic_id>/slots")
 def slots(clinic_id: str) -> dict[str, Any]:
-    return portal.slots_view(clinic_id, app.current_event.query_string_parameters or {})
+    return portal.slots_view(store(), clinic_id, app.current_event.query_string_parameters or {})
 
 
 @app.post("/portal/clinics/<clinic_id>/orders")
 def book(clinic_id: str) -> Response[dict[str, Any]]:
-    return Response(201, "application/json", portal.book(clinic_id, app.current_event.json_body))
+    return Response(201, "application/json", portal.book(store(), clinic_id, app.current_event.json_body))
 
 
 @app.get("/portal/clinics/<clinic_id>/orders/<order_id>")
 def order(clinic_id: str, order_id: str) -> dict[str, Any]:
-    return portal.order_view(clinic_id, order_id)
+    return portal.order_view(store(), clinic_id, order_id)
 
 
 lambda_handler = handler_for(app)

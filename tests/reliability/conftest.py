@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from tests.reliability.figures import FIGURES, FULL
-from tests.unit.conftest import clinic, dynamodb  # noqa: F401 - shared fixtures
+from tests.unit.conftest import clinic, dynamodb, store  # noqa: F401 - shared fixtures
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import datetime as dt
+import time
 from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from mediexchange import portal
+from mediexchange.protocol.sections import SYNCED
 from mediexchange.records import Clinic
-from mediexchange.store import holds, orders
-from mediexchange.store.models import ClinicModel, HoldDayModel
-from mediexchange.store.records import Kind, resource_identities, stored_hashes
+from mediexchange.slots import local_interval
+from mediexchange.store import Store
+from mediexchange.sync import holds_slot
 
 from tests.conftest import SAMPLE_KEY
 
@@ -51,13 +53,14 @@ def document(groups: range, resources: range, appointments: range, shift: int = 
 BASELINE = document(range(5), range(10), range(60))
 
 
-def book_orders(clinic: Clinic) -> list[dict[str, Any]]:
+def book_orders(store: Store, clinic: Clinic) -> list[dict[str, Any]]:
     """Four patients book resource 0's and 1's free slots on the last day."""
-    view = portal.clinic_view(clinic.clinic_id)
+    view = portal.clinic_view(store, clinic.clinic_id)
     ids = {r["mw_resource_id"]: r["resource_id"] for r in view["resources"]}
     booked = []
     for resource in (0, 1):
         free = portal.slots_view(
+            store,
             clinic.clinic_id,
             {"resource_id": str(ids[resource]), "from": DAYS[-1].isoformat(), "to": DAYS[-1].isoformat()},
         )
@@ -68,7 +71,7 @@ def book_orders(clinic: Clinic) -> list[dict[str, Any]]:
                 "name1": "Пациентов",
                 "phone": "+79990000000",
             }
-            booked.append(portal.book(clinic.clinic_id, body))
+            booked.append(portal.book(store, clinic.clinic_id, body))
     return booked
 
 
@@ -99,18 +102,23 @@ class State:
     holds: dict[int, tuple[int, int]]
 
 
-def state_of(clinic: Clinic, order_ids: list[int]) -> State:
+RESOURCES_EVER = range(12)  # every MIS resource id the baseline and the next document name
+
+
+def state_of(store: Store, clinic: Clinic, order_ids: list[int]) -> State:
     records = {
-        (kind.prefix, key): digest for kind in Kind for key, digest in stored_hashes(clinic.clinic_id, kind).items()
+        (section.name, key): digest
+        for section in SYNCED
+        for key, digest in store.records.hashes(clinic.clinic_id, section).items()
     }
-    stored = orders.get_orders(clinic.clinic_id, order_ids)
+    stored = store.orders.get_many(clinic.clinic_id, order_ids)
     held = {}
-    for model in HoldDayModel.scan(HoldDayModel.pk.startswith(f"{clinic.clinic_id}#")):
-        for order_id, (start, end) in (model.holds or {}).items():
-            held[int(order_id)] = (start, end)
+    for resource in RESOURCES_EVER:
+        for order_id, interval in store.orders.held(clinic.clinic_id, resource, DAYS[0], DAYS[-1]).items():
+            held[order_id] = (int(interval.start.timestamp()), int(interval.end.timestamp()))
     return State(
         records=records,
-        identities=resource_identities(clinic.clinic_id),
+        identities=store.records.resource_ids(clinic.clinic_id),
         orders={
             i: (o.status, o.reception, o.duration, o.mw_resource_id, o.resource_id, o.resource_name)
             for i, o in stored.items()
@@ -119,15 +127,15 @@ def state_of(clinic: Clinic, order_ids: list[int]) -> State:
     )
 
 
-def holds_match_orders(clinic: Clinic, order_ids: list[int]) -> bool:
+def holds_match_orders(store: Store, clinic: Clinic, order_ids: list[int]) -> bool:
     """The time every order holds is exactly what its own state says: changed together, always."""
     tz = ZoneInfo(clinic.timezone)
     expected = {}
-    for order in orders.get_orders(clinic.clinic_id, order_ids).values():
-        hold = holds.hold_of(order, tz)
-        if hold is not None:
-            expected[order.id] = (int(hold.interval.start.timestamp()), int(hold.interval.end.timestamp()))
-    return state_of(clinic, order_ids).holds == expected
+    for order in store.orders.get_many(clinic.clinic_id, order_ids).values():
+        if holds_slot(order.status):
+            interval = local_interval(order.reception, order.duration, tz)
+            expected[order.id] = (int(interval.start.timestamp()), int(interval.end.timestamp()))
+    return state_of(store, clinic, order_ids).holds == expected
 
 
 def never_poorer(now: State, before: State, clean: State) -> list[str]:
@@ -149,13 +157,12 @@ def never_poorer(now: State, before: State, clean: State) -> list[str]:
     return problems
 
 
-def clear_lease(clinic: Clinic) -> bool:
-    """Let a lease left by a failed import run out (what time does in production)."""
-    model = ClinicModel.get(clinic.clinic_id, consistent_read=True)
-    if model.lease_owner is None:
-        return False
-    model.update(actions=[ClinicModel.lease_owner.remove(), ClinicModel.lease_expires.remove()])
-    return True
+def clear_lease(store: Store, clinic: Clinic) -> None:
+    """Let a lease left by a failed import run out (what time does in production): an hour on, any lease
+    has expired, so one taken then and given back leaves the clinic free."""
+    later = time.time() + 3600
+    store.clinics.acquire_import_lease(clinic.clinic_id, "time-passes", 1, now=later)
+    store.clinics.release_import_lease(clinic.clinic_id, "time-passes")
 
 
 def snapshot_items(client: Any) -> dict[str, list[dict[str, Any]]]:

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 from lxml import etree
-from mediexchange.store import clinics
+from mediexchange.store import Store
 
 from tests.reliability.figures import record
 from tests.unit.conftest import call_export, call_import, call_portal, document
@@ -29,11 +29,11 @@ PATIENTS = {
 
 
 @pytest.fixture
-def two_clinics(dynamodb: Any) -> dict[str, Any]:
+def two_clinics(store: Store, dynamodb: Any) -> dict[str, Any]:
     """Clinics a and b: the same MIS resource id 1, portal resource id 1 and order id 1 in each."""
     made = {}
     for side in "ab":
-        clinic = clinics.create_clinic(f"Clinic {side}", "Europe/Moscow", KEYS[side])
+        clinic = store.clinics.create(f"Clinic {side}", "Europe/Moscow", KEYS[side])
         assert call_import(document(SETUP.format(name=f"Doctor {side}"), KEYS[side]))[0] == 200
         name, phone, email = PATIENTS[side]
         booking = {
@@ -93,12 +93,12 @@ def test_no_endpoint_crosses_clinics(two_clinics: dict[str, Any]) -> None:
     record("tenants", tenant_checks_passed=checks)
 
 
-def test_revoked_and_disabled_keys_look_exactly_unknown(two_clinics: dict[str, Any]) -> None:
+def test_revoked_and_disabled_keys_look_exactly_unknown(store: Store, two_clinics: dict[str, Any]) -> None:
     (a, _), (b, _) = two_clinics["a"], two_clinics["b"]
     unknown = call_export({"client_key": "NO-SUCH-KEY", "start": "0"})
-    new_key = clinics.rotate_key(a.clinic_id)
-    clinics.revoke_key(a.clinic_id, KEYS["a"])
-    clinics.disable_clinic(b.clinic_id)
+    new_key = store.clinics.rotate_key(a.clinic_id)
+    store.clinics.revoke_key(a.clinic_id, KEYS["a"])
+    store.clinics.disable(b.clinic_id)
     for key in (KEYS["a"], KEYS["b"]):
         assert call_export({"client_key": key, "start": "0"})[:2] == unknown[:2]
         assert call_import(document("", key))[1].find("Error").attrib == {"code": "unknown_client_key"}

@@ -9,40 +9,39 @@ from typing import Any
 
 import boto3
 import pytest
-from mediexchange.config import settings
+from mediexchange.config import Settings
 from mediexchange.records import Clinic
-from mediexchange.store import clinics, imports
-from mediexchange.store.batch import dynamodb_client
-from mediexchange.store.models import ALL_MODELS, ResourceIdentityModel
+from mediexchange.store import Store
+from mediexchange.web import use_store
 from moto import mock_aws
 
 from devserver.server import create_resources
 from tests.conftest import SAMPLE_KEY
 
 
-def fresh_clients() -> None:
-    """Every cached client and connection made anew, inside the current mock."""
-    for cached in (dynamodb_client, imports.s3_client, imports.sqs_client):
-        cached.cache_clear()
-    for model in (*ALL_MODELS, ResourceIdentityModel):
-        model._connection = None
-
-
 @pytest.fixture
-def dynamodb() -> Iterator[Any]:
-    """moto in-process with the template's tables, the documents bucket and the import queue."""
+def store() -> Iterator[Store]:
+    """moto in-process with the template's tables, the documents bucket and the import queue; the store
+    the handlers use, built as they build it."""
     with mock_aws():
-        fresh_clients()
         queue_url = create_resources(None)
-        assert queue_url == settings.import_queue_url  # tests/conftest.py names it in advance
-        yield boto3.client("dynamodb")
-        fresh_clients()
+        store = Store(Settings.from_env())
+        assert queue_url == store.settings.import_queue_url  # tests/conftest.py names it in advance
+        use_store(store)
+        yield store
+        use_store(None)
 
 
 @pytest.fixture
-def clinic(dynamodb: Any) -> Clinic:
+def dynamodb(store: Store) -> Any:
+    """A plain DynamoDB client of the same mock, for looking at every item (see `snapshot`)."""
+    return boto3.client("dynamodb")
+
+
+@pytest.fixture
+def clinic(store: Store) -> Clinic:
     """The clinic of the seed sample, keeping the sample's own ClientKey."""
-    return clinics.create_clinic("Sample clinic", "Europe/Moscow", SAMPLE_KEY)
+    return store.clinics.create("Sample clinic", "Europe/Moscow", SAMPLE_KEY)
 
 
 def api_event(
@@ -123,7 +122,7 @@ def snapshot(client: Any) -> dict[str, list[Any]]:
 
     The import log is left out: recording what became of a refused document is its purpose.
     """
-    tables = [t for t in client.list_tables()["TableNames"] if t != settings.imports_table]
+    tables = [t for t in client.list_tables()["TableNames"] if t != Settings.from_env().imports_table]
     return {t: sorted(map(repr, client.scan(TableName=t, ConsistentRead=True)["Items"])) for t in tables}
 
 

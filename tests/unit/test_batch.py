@@ -8,7 +8,9 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 from mediexchange.errors import StoreUnavailable
-from mediexchange.store.batch import MAX_ATTEMPTS, MAX_DELAY, backoff, put_request, write_all
+from mediexchange.store.backend import RETRY
+from mediexchange.store.batch import get_all, put_request, write_all
+from mediexchange.web import http_status
 
 TABLE = "records"
 
@@ -42,23 +44,23 @@ def test_unprocessed_items_and_throttling_are_retried_with_backoff(stubbed: Any)
     stubber.add_response("batch_write_item", {}, {"RequestItems": {TABLE: batch[25:]}})
     sleeps: list[float] = []
     # When everything is written
-    calls = write_all(TABLE, batch, client=client, parallelism=1, sleep=sleeps.append)
+    calls = write_all(client, TABLE, batch, parallelism=1, sleep=sleeps.append)
     # Then only the unprocessed items were resent, after a pause each time
     assert calls == 4
     assert len(sleeps) == 2
-    assert all(0 <= s <= MAX_DELAY for s in sleeps)
+    assert all(0 <= s <= RETRY.max_delay for s in sleeps)
 
 
 def test_items_that_never_drain_fail_the_write_instead_of_spinning(stubbed: Any) -> None:
     client, stubber = stubbed
     batch = requests(3)
-    for _ in range(MAX_ATTEMPTS):
+    for _ in range(RETRY.bulk_attempts):
         stubber.add_response("batch_write_item", {"UnprocessedItems": {TABLE: batch}}, {"RequestItems": {TABLE: batch}})
     sleeps: list[float] = []
     with pytest.raises(StoreUnavailable) as raised:
-        write_all(TABLE, batch, client=client, parallelism=1, sleep=sleeps.append)
-    assert raised.value.status == 503 and raised.value.retry_after
-    assert len(sleeps) == MAX_ATTEMPTS - 1
+        write_all(client, TABLE, batch, parallelism=1, sleep=sleeps.append)
+    assert http_status(raised.value) == 503 and raised.value.retry_after
+    assert len(sleeps) == RETRY.bulk_attempts - 1
 
 
 def test_errors_that_retrying_cannot_fix_are_raised_at_once(stubbed: Any) -> None:
@@ -67,13 +69,13 @@ def test_errors_that_retrying_cannot_fix_are_raised_at_once(stubbed: Any) -> Non
         "batch_write_item", "ValidationException", expected_params={"RequestItems": {TABLE: requests(1)}}
     )
     with pytest.raises(Exception, match="ValidationException"):
-        write_all(TABLE, requests(1), client=client, parallelism=1, sleep=lambda _: None)
+        write_all(client, TABLE, requests(1), parallelism=1, sleep=lambda _: None)
 
 
 def test_backoff_grows_exponentially_up_to_a_cap() -> None:
-    assert [backoff(a, rand=lambda: 1.0) for a in (1, 2, 3)] == [0.1, 0.2, 0.4]
-    assert backoff(30, rand=lambda: 1.0) == MAX_DELAY
-    assert backoff(3, rand=lambda: 0.0) == 0.0
+    assert [RETRY.backoff(a, rand=lambda: 1.0) for a in (1, 2, 3)] == [0.1, 0.2, 0.4]
+    assert RETRY.backoff(30, rand=lambda: 1.0) == RETRY.max_delay
+    assert RETRY.backoff(3, rand=lambda: 0.0) == 0.0
 
 
 def test_a_big_write_is_split_into_calls_of_25(stubbed: Any) -> None:
@@ -81,4 +83,22 @@ def test_a_big_write_is_split_into_calls_of_25(stubbed: Any) -> None:
     batch = requests(60)
     for start in (0, 25, 50):
         stubber.add_response("batch_write_item", {}, {"RequestItems": {TABLE: batch[start : start + 25]}})
-    assert write_all(TABLE, batch, client=client, parallelism=1) == 3
+    assert write_all(client, TABLE, batch, parallelism=1) == 3
+
+
+def test_unprocessed_keys_of_a_batch_read_are_asked_for_again(stubbed: Any) -> None:
+    client, stubber = stubbed
+    keys = [{"pk": {"S": f"c#A#{i}"}, "sk": {"S": str(i)}} for i in range(3)]
+    asked = {TABLE: {"Keys": keys, "ProjectionExpression": "sk, h", "ConsistentRead": True}}
+    left = {TABLE: {"Keys": keys[2:], "ProjectionExpression": "sk, h", "ConsistentRead": True}}
+    # Given the store answers two keys, leaving the third unprocessed, then answers it
+    first = [{"sk": {"S": "0"}, "h": {"S": "a"}}, {"sk": {"S": "1"}, "h": {"S": "b"}}]
+    stubber.add_response(
+        "batch_get_item", {"Responses": {TABLE: first}, "UnprocessedKeys": left}, {"RequestItems": asked}
+    )
+    stubber.add_response(
+        "batch_get_item", {"Responses": {TABLE: [{"sk": {"S": "2"}, "h": {"S": "c"}}]}}, {"RequestItems": left}
+    )
+    # When the three are read; Then all three come back, in two calls
+    found = get_all(client, TABLE, keys, "sk, h", parallelism=1)
+    assert [item["sk"]["S"] for item in found] == ["0", "1", "2"]

@@ -11,7 +11,7 @@ import pytest
 from lxml import etree
 from mediexchange import cli
 from mediexchange.records import Clinic
-from mediexchange.store import clinics
+from mediexchange.store import Store
 
 from functions.mis_export.app import lambda_handler as export_handler
 from functions.mis_import.app import lambda_handler as import_handler
@@ -40,19 +40,21 @@ def run_cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, list[s
     return code, out.splitlines(), err
 
 
-def test_clinic_create_keeps_a_given_key_and_prints_it_last(dynamodb: Any, capsys: pytest.CaptureFixture[str]) -> None:
+def test_clinic_create_keeps_a_given_key_and_prints_it_last(
+    store: Store, dynamodb: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
     code, lines, _ = run_cli(capsys, "clinic", "create", "--name", "Клиника", "--client-key", SAMPLE_KEY)
     assert code == 0
     assert lines[-1] == SAMPLE_KEY
-    clinic = clinics.clinic_for_key(SAMPLE_KEY)
+    clinic = store.clinics.for_key(SAMPLE_KEY)
     assert clinic is not None and clinic.name == "Клиника" and clinic.timezone == "Europe/Moscow"
 
 
-def test_clinic_create_json_makes_a_new_key(dynamodb: Any, capsys: pytest.CaptureFixture[str]) -> None:
+def test_clinic_create_json_makes_a_new_key(store: Store, dynamodb: Any, capsys: pytest.CaptureFixture[str]) -> None:
     code, lines, _ = run_cli(capsys, "clinic", "create", "--name", "B", "--timezone", "Asia/Yekaterinburg", "--json")
     created = json.loads(lines[-1])
     assert code == 0 and len(lines) == 1
-    clinic = clinics.clinic_for_key(created["client_key"])
+    clinic = store.clinics.for_key(created["client_key"])
     assert clinic is not None and clinic.clinic_id == created["clinic_id"] and clinic.timezone == "Asia/Yekaterinburg"
 
 
@@ -64,31 +66,33 @@ def test_clinic_create_refuses_a_key_in_use_and_a_bad_zone(dynamodb: Any, capsys
     assert code == 2 and "unknown time zone" in err
 
 
-def test_rotate_then_revoke_keeps_exactly_one_key_working(dynamodb: Any, capsys: pytest.CaptureFixture[str]) -> None:
+def test_rotate_then_revoke_keeps_exactly_one_key_working(
+    store: Store, dynamodb: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
     # Given a clinic with key K1
     _, lines, _ = run_cli(capsys, "clinic", "create", "--name", "A", "--client-key", "K1", "--json")
     clinic_id = json.loads(lines[-1])["clinic_id"]
     # When a key is rotated in, both work
     _, lines, _ = run_cli(capsys, "clinic", "rotate-key", clinic_id)
     new_key = lines[-1]
-    assert clinics.clinic_for_key("K1") and clinics.clinic_for_key(new_key)
+    assert store.clinics.for_key("K1") and store.clinics.for_key(new_key)
     # And a third key is refused while two are live
     code, _, err = run_cli(capsys, "clinic", "rotate-key", clinic_id)
     assert code == 2 and "revoke one first" in err
     # When the old key is revoked, only the new one works
     assert run_cli(capsys, "clinic", "revoke-key", clinic_id, "K1")[0] == 0
-    assert clinics.clinic_for_key("K1") is None
-    assert clinics.clinic_for_key(new_key) is not None
+    assert store.clinics.for_key("K1") is None
+    assert store.clinics.for_key(new_key) is not None
     # And the list shows one live key
     _, lines, _ = run_cli(capsys, "clinic", "list")
     assert lines == [f"{clinic_id}\tenabled\t1 key(s)\tEurope/Moscow\tA"]
 
 
-def test_disable_refuses_the_clinics_keys(dynamodb: Any, capsys: pytest.CaptureFixture[str]) -> None:
+def test_disable_refuses_the_clinics_keys(store: Store, dynamodb: Any, capsys: pytest.CaptureFixture[str]) -> None:
     _, lines, _ = run_cli(capsys, "clinic", "create", "--name", "A", "--client-key", "K1", "--json")
     clinic_id = json.loads(lines[-1])["clinic_id"]
     assert run_cli(capsys, "clinic", "disable", clinic_id)[0] == 0
-    assert clinics.clinic_for_key("K1") is None
+    assert store.clinics.for_key("K1") is None
     assert run_cli(capsys, "clinic", "list")[1][0].split("\t")[1] == "disabled"
 
 

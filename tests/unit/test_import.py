@@ -6,9 +6,9 @@ from typing import Any
 from urllib.parse import quote_from_bytes
 
 import pytest
+from mediexchange.protocol.sections import APPOINTMENTS, GROUPS, RESOURCES, SCHEDULES
 from mediexchange.records import Clinic
-from mediexchange.store import clinics
-from mediexchange.store.records import Kind, resource_identities, stored_records
+from mediexchange.store import Store
 
 from tests.conftest import SAMPLE, SAMPLE_KEY
 from tests.unit.conftest import call_import, document, snapshot
@@ -31,7 +31,7 @@ def form_body(xml: bytes) -> bytes:
     return b"xml=" + quote_from_bytes(xml).encode()
 
 
-def test_seed_sample_as_form_post_imports_everything(clinic: Clinic) -> None:
+def test_seed_sample_as_form_post_imports_everything(store: Store, clinic: Clinic) -> None:
     # Given the seed sample, posted as the original portal took it: form field xml
     body = form_body(SAMPLE.read_bytes())
     # When it is imported
@@ -42,10 +42,10 @@ def test_seed_sample_as_form_post_imports_everything(clinic: Clinic) -> None:
     assert counts(result) == SAMPLE_COUNTS
     assert [u.get("id") for u in result.find("Orders")] == ["1", "2"]
     assert result.find("Warnings") is None
-    assert len(stored_records(clinic.clinic_id, Kind.GROUPS)) == 11
-    assert len(stored_records(clinic.clinic_id, Kind.RESOURCES)) == 70
-    assert len(stored_records(clinic.clinic_id, Kind.SCHEDULES)) == 43
-    [appointment] = stored_records(clinic.clinic_id, Kind.APPOINTMENTS)
+    assert len(store.records.all(clinic.clinic_id, GROUPS)) == 11
+    assert len(store.records.all(clinic.clinic_id, RESOURCES)) == 70
+    assert len(store.records.all(clinic.clinic_id, SCHEDULES)) == 43
+    [appointment] = store.records.all(clinic.clinic_id, APPOINTMENTS)
     assert appointment.title == "Печеркина М.И. - повторный прием"
     assert str(appointment.start) == "2010-06-30 12:00:00" and appointment.duration == 60
 
@@ -80,18 +80,20 @@ def windows_1251_sample() -> bytes:
     ],
     ids=["windows-1251 raw", "windows-1251 form", "utf-8 raw"],
 )
-def test_sample_in_other_body_forms_imports_the_same(clinic: Clinic, body: bytes, content_type: str) -> None:
+def test_sample_in_other_body_forms_imports_the_same(
+    store: Store, clinic: Clinic, body: bytes, content_type: str
+) -> None:
     # Given the sample in another encoding or body form; When it is imported
     status, result, _ = call_import(body, content_type)
     # Then the counts and the Cyrillic names are exactly those of the UTF-8 form post
     assert status == 200, result
     assert counts(result) == SAMPLE_COUNTS
-    names = {r.id: r.name for r in stored_records(clinic.clinic_id, Kind.RESOURCES)}
+    names = {r.id: r.name for r in store.records.all(clinic.clinic_id, RESOURCES)}
     assert names[-90] == "Кабинет УЗИ №2"
     assert names[393] == "Баева"
 
 
-def test_sample_as_multipart_file_upload(clinic: Clinic) -> None:
+def test_sample_as_multipart_file_upload(store: Store, clinic: Clinic) -> None:
     # Given the windows-1251 sample as a multipart file field named xml
     boundary = "----mediexchange-boundary"
     body = (
@@ -107,7 +109,7 @@ def test_sample_as_multipart_file_upload(clinic: Clinic) -> None:
     # Then it is read byte for byte
     assert status == 200, result
     assert counts(result) == SAMPLE_COUNTS
-    names = {g.id: g.name for g in stored_records(clinic.clinic_id, Kind.GROUPS)}
+    names = {g.id: g.name for g in store.records.all(clinic.clinic_id, GROUPS)}
     assert names[-99999] == "Кабинеты"
 
 
@@ -224,7 +226,7 @@ def test_every_error_of_a_document_is_reported_and_a_good_section_is_not_applied
     assert snapshot(dynamodb) == before
 
 
-def test_duplicate_ids_in_a_section_are_an_error(clinic: Clinic) -> None:
+def test_duplicate_ids_in_a_section_are_an_error(store: Store, clinic: Clinic) -> None:
     # Given two resources with id 5 and two appointments with the same (tablename, id)
     body = document(
         '<Resources>\n<r id="5" name="A" time_step="30"/>\n<r id="5" name="B" time_step="30"/>\n</Resources>\n'
@@ -242,7 +244,7 @@ def test_duplicate_ids_in_a_section_are_an_error(clinic: Clinic) -> None:
     ]
     assert "first at line 4" in errors[0]["text"]
     assert "first at line 8" in errors[1]["text"]
-    assert stored_records(clinic.clinic_id, Kind.RESOURCES) == []
+    assert store.records.all(clinic.clinic_id, RESOURCES) == []
 
 
 def test_a_section_sent_twice_is_an_error(clinic: Clinic) -> None:
@@ -276,9 +278,9 @@ def test_a_malformed_document_names_the_line(clinic: Clinic) -> None:
     assert errors_of(result)[0]["line"] == "4"
 
 
-def test_disabled_clinic_gets_the_same_answer_as_an_unknown_key(clinic: Clinic) -> None:
+def test_disabled_clinic_gets_the_same_answer_as_an_unknown_key(store: Store, clinic: Clinic) -> None:
     # Given the clinic is disabled
-    clinics.disable_clinic(clinic.clinic_id)
+    store.clinics.disable(clinic.clinic_id)
     # When it imports with its own key
     status, result, _ = call_import(SAMPLE.read_bytes())
     # Then the answer is the unknown-key answer, word for word
@@ -302,7 +304,7 @@ def test_form_without_xml_field_is_a_bad_request(clinic: Clinic) -> None:
     assert errors_of(result)[0] == {"code": "bad_request", "text": "the form has no field named xml"}
 
 
-def test_unknown_elements_and_attributes_are_warnings(clinic: Clinic) -> None:
+def test_unknown_elements_and_attributes_are_warnings(store: Store, clinic: Clinic) -> None:
     # Given a resource with an attribute and a child this version does not know, and an unknown section
     body = document('<Resources>\n<r id="1" name="A" time_step="30" colour="red"/>\n</Resources>\n<Rooms/>')
     # When it is imported
@@ -311,7 +313,7 @@ def test_unknown_elements_and_attributes_are_warnings(clinic: Clinic) -> None:
     assert status == 200
     warnings = [(w.get("code"), w.get("line"), w.get("section")) for w in result.find("Warnings")]
     assert warnings == [("unknown_attribute", "4", "Resources"), ("unknown_element", "6", "MediExchange")]
-    assert [r.id for r in stored_records(clinic.clinic_id, Kind.RESOURCES)] == [1]
+    assert [r.id for r in store.records.all(clinic.clinic_id, RESOURCES)] == [1]
 
 
 def test_references_to_unknown_groups_and_resources_are_warnings(clinic: Clinic) -> None:
@@ -335,22 +337,22 @@ def resources_doc(*ids: int) -> bytes:
     return document(f"<Resources>{rows}</Resources>")
 
 
-def test_resources_replace_the_previous_set_and_keep_their_portal_ids(clinic: Clinic) -> None:
+def test_resources_replace_the_previous_set_and_keep_their_portal_ids(store: Store, clinic: Clinic) -> None:
     # Given resources 1, 2, 3 imported
     call_import(resources_doc(1, 2, 3))
-    first_ids = resource_identities(clinic.clinic_id)
+    first_ids = store.records.resource_ids(clinic.clinic_id)
     # When a later import sends 2, 3, 4
     status, result, _ = call_import(resources_doc(2, 3, 4))
     # Then 1 is gone, 4 is new, and 2 and 3 keep their portal ids; 1's id is never reused
     assert status == 200
     assert counts(result)["Resources"] == {"received": "3", "written": "1", "deleted": "1"}
-    assert sorted(r.id for r in stored_records(clinic.clinic_id, Kind.RESOURCES)) == [2, 3, 4]
-    ids = resource_identities(clinic.clinic_id)
+    assert sorted(r.id for r in store.records.all(clinic.clinic_id, RESOURCES)) == [2, 3, 4]
+    ids = store.records.resource_ids(clinic.clinic_id)
     assert {k: ids[k] for k in (1, 2, 3)} == first_ids
     assert ids[4] not in first_ids.values()
 
 
-def test_present_but_empty_sections_empty_the_set_and_absent_ones_are_untouched(clinic: Clinic) -> None:
+def test_present_but_empty_sections_empty_the_set_and_absent_ones_are_untouched(store: Store, clinic: Clinic) -> None:
     # Given the sample imported
     call_import(SAMPLE.read_bytes())
     # When a document sends empty Resources and Schedules only
@@ -361,10 +363,10 @@ def test_present_but_empty_sections_empty_the_set_and_absent_ones_are_untouched(
         "Resources": {"received": "0", "written": "0", "deleted": "70"},
         "Schedules": {"received": "0", "written": "0", "deleted": "43"},
     }
-    assert stored_records(clinic.clinic_id, Kind.RESOURCES) == []
-    assert stored_records(clinic.clinic_id, Kind.SCHEDULES) == []
-    assert len(stored_records(clinic.clinic_id, Kind.GROUPS)) == 11
-    assert len(stored_records(clinic.clinic_id, Kind.APPOINTMENTS)) == 1
+    assert store.records.all(clinic.clinic_id, RESOURCES) == []
+    assert store.records.all(clinic.clinic_id, SCHEDULES) == []
+    assert len(store.records.all(clinic.clinic_id, GROUPS)) == 11
+    assert len(store.records.all(clinic.clinic_id, APPOINTMENTS)) == 1
 
 
 def appointments_doc(mode: str | None, *rows: tuple[str, int, str]) -> bytes:
@@ -376,11 +378,11 @@ def appointments_doc(mode: str | None, *rows: tuple[str, int, str]) -> bytes:
     return document(f"<Appointments{attribute}>{body}</Appointments>")
 
 
-def stored_appointments(clinic: Clinic) -> dict[str, str]:
-    return {a.key: a.start.isoformat() for a in stored_records(clinic.clinic_id, Kind.APPOINTMENTS)}
+def stored_appointments(store: Store, clinic: Clinic) -> dict[str, str]:
+    return {a.key: a.start.isoformat() for a in store.records.all(clinic.clinic_id, APPOINTMENTS)}
 
 
-def test_diff_adds_and_updates_by_tablename_and_id_and_deletes_nothing(clinic: Clinic) -> None:
+def test_diff_adds_and_updates_by_tablename_and_id_and_deletes_nothing(store: Store, clinic: Clinic) -> None:
     # Given appointments T#1 and T#2
     call_import(appointments_doc("full", ("T", 1, "01.02.2024 10:00:00"), ("T", 2, "01.02.2024 11:00:00")))
     # When a diff moves T#2, adds U#2 (same id, other table) and leaves T#1 out
@@ -390,14 +392,14 @@ def test_diff_adds_and_updates_by_tablename_and_id_and_deletes_nothing(clinic: C
     # Then T#2 is updated, U#2 added and T#1 kept
     assert status == 200
     assert counts(result)["Appointments"] == {"mode": "diff", "received": "2", "written": "2", "deleted": "0"}
-    assert stored_appointments(clinic) == {
+    assert stored_appointments(store, clinic) == {
         "T#1": "2024-02-01T10:00:00",
         "T#2": "2024-02-01T12:00:00",
         "U#2": "2024-02-01T13:00:00",
     }
 
 
-def test_full_makes_the_stored_set_exactly_the_sent_set(clinic: Clinic) -> None:
+def test_full_makes_the_stored_set_exactly_the_sent_set(store: Store, clinic: Clinic) -> None:
     # Given appointments T#1, T#2, T#3
     rows = [("T", i, f"01.02.2024 1{i}:00:00") for i in (1, 2, 3)]
     call_import(appointments_doc("full", *rows))
@@ -406,10 +408,10 @@ def test_full_makes_the_stored_set_exactly_the_sent_set(clinic: Clinic) -> None:
     # Then T#1 and T#3 are deleted, T#4 written, T#2 not rewritten
     assert status == 200
     assert counts(result)["Appointments"] == {"mode": "full", "received": "2", "written": "1", "deleted": "2"}
-    assert stored_appointments(clinic) == {"T#2": "2024-02-01T12:00:00", "T#4": "2024-02-02T09:00:00"}
+    assert stored_appointments(store, clinic) == {"T#2": "2024-02-01T12:00:00", "T#4": "2024-02-02T09:00:00"}
 
 
-def test_schedule_windows_and_aliases_are_stored(clinic: Clinic) -> None:
+def test_schedule_windows_and_aliases_are_stored(store: Store, clinic: Clinic) -> None:
     # Given one schedule with two time_rules in both spellings, and 24:00 as an end
     body = document(
         '<Schedules><S ID="1" DATE="01.02.2024" Resource_ID="7">'
@@ -420,16 +422,16 @@ def test_schedule_windows_and_aliases_are_stored(clinic: Clinic) -> None:
     status, _, _ = call_import(body)
     # Then both windows are stored in minutes
     assert status == 200
-    [schedule] = stored_records(clinic.clinic_id, Kind.SCHEDULES)
+    [schedule] = store.records.all(clinic.clinic_id, SCHEDULES)
     assert [(w.start, w.end, w.break_start, w.break_end) for w in schedule.windows] == [
         (480, 720, 600, 630),
         (1200, 1440, None, None),
     ]
 
 
-def test_a_second_import_while_one_runs_gets_409_with_retry_after(clinic: Clinic, dynamodb: Any) -> None:
+def test_a_second_import_while_one_runs_gets_409_with_retry_after(store: Store, clinic: Clinic, dynamodb: Any) -> None:
     # Given another import holds the clinic's lease
-    clinics.acquire_import_lease(clinic.clinic_id, "other-import", 60)
+    store.clinics.acquire_import_lease(clinic.clinic_id, "other-import", 60)
     before = snapshot(dynamodb)
     # When an import arrives
     status, result, headers = call_import(SAMPLE.read_bytes())
@@ -440,13 +442,13 @@ def test_a_second_import_while_one_runs_gets_409_with_retry_after(clinic: Clinic
     assert snapshot(dynamodb) == before
 
 
-def test_an_expired_lease_does_not_block_the_clinic(clinic: Clinic) -> None:
+def test_an_expired_lease_does_not_block_the_clinic(store: Store, clinic: Clinic) -> None:
     # Given a crashed import left a lease that has run out
-    clinics.acquire_import_lease(clinic.clinic_id, "crashed-import", 60, now=0)
+    store.clinics.acquire_import_lease(clinic.clinic_id, "crashed-import", 60, now=0)
     # When an import arrives; Then it proceeds and releases its own lease
     status, _, _ = call_import(SAMPLE.read_bytes())
     assert status == 200
-    clinics.acquire_import_lease(clinic.clinic_id, "next-import", 60)
+    store.clinics.acquire_import_lease(clinic.clinic_id, "next-import", 60)
 
 
 def test_keys_are_stored_only_as_hashes(clinic: Clinic, dynamodb: Any) -> None:

@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from lxml import etree
 from mediexchange.records import Clinic, Order, OrderStatus
-from mediexchange.store import clinics, orders
+from mediexchange.store import Store
 
 from tests.conftest import SAMPLE_KEY
 from tests.unit.conftest import call_export, call_import, document
@@ -61,8 +61,8 @@ def an_order(order_id: int, last_changed: int, **fields: Any) -> Order:
     return Order(**values)
 
 
-def save(clinic: Clinic, order: Order) -> None:
-    orders.save_new_order(clinic.clinic_id, order, ZoneInfo(clinic.timezone))
+def save(store: Store, clinic: Clinic, order: Order) -> None:
+    store.orders.book(clinic.clinic_id, order, ZoneInfo(clinic.timezone))
 
 
 def local_stamp(epoch: int, tz: ZoneInfo = MOSCOW) -> str:
@@ -88,9 +88,9 @@ def exported(query: dict[str, str]) -> list[dict[str, str]]:
 STORED_AT = 1_700_000_000  # 14.11.2023 22:13:20 UTC
 
 
-def test_a_confirmation_applies_and_the_export_carries_it(clinic: Clinic) -> None:
+def test_a_confirmation_applies_and_the_export_carries_it(store: Store, clinic: Clinic) -> None:
     # Given order 1, received, last changed at STORED_AT
-    save(clinic, an_order(1, STORED_AT))
+    save(store, clinic, an_order(1, STORED_AT))
     # When the MIS accepts it, quoting the LastChangedOn it exported
     before = int(time.time())
     status, result, _ = call_import(change(1, 1, local_stamp(STORED_AT)))
@@ -104,7 +104,7 @@ def test_a_confirmation_applies_and_the_export_carries_it(clinic: Clinic) -> Non
         "unknown": "0",
         "children": [],
     }
-    stored = orders.get_orders(clinic.clinic_id, [1])[1]
+    stored = store.orders.get_many(clinic.clinic_id, [1])[1]
     assert stored.status is OrderStatus.ACCEPTED
     assert before <= stored.last_changed <= int(time.time())
     # And the next export from that time carries the new status and stamp
@@ -113,59 +113,59 @@ def test_a_confirmation_applies_and_the_export_carries_it(clinic: Clinic) -> Non
     assert row["LastChangedOn"] == local_stamp(stored.last_changed)
 
 
-def test_a_stale_change_is_a_conflict_and_is_not_applied(clinic: Clinic) -> None:
+def test_a_stale_change_is_a_conflict_and_is_not_applied(store: Store, clinic: Clinic) -> None:
     # Given order 1 changed on the portal at STORED_AT
-    save(clinic, an_order(1, STORED_AT))
+    save(store, clinic, an_order(1, STORED_AT))
     # When the MIS rejects it quoting an older LastChangedOn
     status, result, _ = call_import(change(1, 3, local_stamp(STORED_AT - 1)))
     # Then the change is reported as a conflict and the order is as it was
     assert status == 200
     assert orders_result(result)["conflicts"] == "1"
     assert orders_result(result)["children"] == [("conflict", "1")]
-    assert orders.get_orders(clinic.clinic_id, [1])[1] == an_order(1, STORED_AT)
+    assert store.orders.get_many(clinic.clinic_id, [1])[1] == an_order(1, STORED_AT)
 
 
-def test_asking_for_what_is_stored_is_unchanged_whatever_the_stamp(clinic: Clinic) -> None:
-    save(clinic, an_order(1, STORED_AT, status=OrderStatus.ACCEPTED))
+def test_asking_for_what_is_stored_is_unchanged_whatever_the_stamp(store: Store, clinic: Clinic) -> None:
+    save(store, clinic, an_order(1, STORED_AT, status=OrderStatus.ACCEPTED))
     status, result, _ = call_import(change(1, 1, "01.01.2001 00:00:00", 'reception_datetime="05.02.2024 17:00:00"'))
     assert status == 200
     assert orders_result(result)["unchanged"] == "1"
-    assert orders.get_orders(clinic.clinic_id, [1])[1].last_changed == STORED_AT
+    assert store.orders.get_many(clinic.clinic_id, [1])[1].last_changed == STORED_AT
 
 
-def test_an_unknown_order_is_reported_not_created(clinic: Clinic) -> None:
+def test_an_unknown_order_is_reported_not_created(store: Store, clinic: Clinic) -> None:
     status, result, _ = call_import(change(77, 1, local_stamp(STORED_AT)))
     assert status == 200
     assert orders_result(result)["children"] == [("unknown", "77")]
-    assert orders.get_orders(clinic.clinic_id, [77]) == {}
+    assert store.orders.get_many(clinic.clinic_id, [77]) == {}
 
 
-def test_a_move_applies_but_patient_fields_never_come_from_the_mis(clinic: Clinic) -> None:
+def test_a_move_applies_but_patient_fields_never_come_from_the_mis(store: Store, clinic: Clinic) -> None:
     # Given order 1 for 05.02.2024 17:00, 30 minutes
-    save(clinic, an_order(1, STORED_AT))
+    save(store, clinic, an_order(1, STORED_AT))
     # When the MIS moves it to 18:00 for 60 minutes and sends other patient names along
     extra = 'Reception_Datetime="05.02.2024 18:00:00" Duration="60" Name1="Петров" Phone="0"'
     status, result, _ = call_import(change(1, 1, local_stamp(STORED_AT + 5), extra))
     # Then the time moves, the patient stays
     assert status == 200 and orders_result(result)["updated"] == "1"
-    stored = orders.get_orders(clinic.clinic_id, [1])[1]
+    stored = store.orders.get_many(clinic.clinic_id, [1])[1]
     assert (stored.reception, stored.duration) == (dt.datetime(2024, 2, 5, 18, 0), 60)
     assert (stored.name1, stored.phone) == ("Иванов", "+7 900 000-00-00")
 
 
 def test_a_portal_change_between_read_and_write_makes_the_mis_change_a_conflict(
-    clinic: Clinic, monkeypatch: pytest.MonkeyPatch
+    store: Store, clinic: Clinic, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Given the import reads order 1 as it was at STORED_AT, but the portal changes it right after
-    save(clinic, an_order(1, STORED_AT))
-    read = orders.get_orders
+    save(store, clinic, an_order(1, STORED_AT))
+    read = store.orders.get_many
 
     def read_then_portal_changes(clinic_id: str, ids: Any) -> dict[int, Order]:
         seen = read(clinic_id, ids)
-        orders.apply_change(clinic_id, seen[1], an_order(1, STORED_AT + 10, comment="portal edit"), MOSCOW)
+        store.orders.change(clinic_id, seen[1], an_order(1, STORED_AT + 10, comment="portal edit"), MOSCOW)
         return seen
 
-    monkeypatch.setattr(orders, "get_orders", read_then_portal_changes)
+    monkeypatch.setattr(store.orders, "get_many", read_then_portal_changes)
     # When the MIS's change (newer than what it read) is applied
     status, result, _ = call_import(change(1, 1, local_stamp(STORED_AT + 5)))
     # Then the conditional write refuses it: a conflict, and the portal's change stands
@@ -173,8 +173,8 @@ def test_a_portal_change_between_read_and_write_makes_the_mis_change_a_conflict(
     assert read(clinic.clinic_id, [1])[1].last_changed == STORED_AT + 10
 
 
-def test_export_has_exactly_the_seeds_attributes_in_order(clinic: Clinic) -> None:
-    save(clinic, an_order(1, STORED_AT, user_id="42", aim="консультация"))
+def test_export_has_exactly_the_seeds_attributes_in_order(store: Store, clinic: Clinic) -> None:
+    save(store, clinic, an_order(1, STORED_AT, user_id="42", aim="консультация"))
     status, body, headers = call_export({"client_key": SAMPLE_KEY, "start": "0"})
     assert status == 200
     assert headers["Content-Type"] == "application/xml; charset=utf-8"
@@ -191,10 +191,10 @@ def test_export_has_exactly_the_seeds_attributes_in_order(clinic: Clinic) -> Non
     }  # fmt: skip
 
 
-def test_export_window_is_inclusive_and_end_is_optional(clinic: Clinic) -> None:
+def test_export_window_is_inclusive_and_end_is_optional(store: Store, clinic: Clinic) -> None:
     # Given orders last changed at 1000, 2000 (two of them) and 3000
     for order_id, stamp in ((4, 2000), (1, 1000), (3, 3000), (2, 2000)):
-        save(clinic, an_order(order_id, stamp))
+        save(store, clinic, an_order(order_id, stamp))
 
     def ids(**query: str) -> list[str]:
         return [o["id"] for o in exported({"client_key": SAMPLE_KEY, **query})]
@@ -208,20 +208,20 @@ def test_export_window_is_inclusive_and_end_is_optional(clinic: Clinic) -> None:
     assert ids(start="3001") == []
 
 
-def test_export_dates_follow_the_clinics_time_zone_across_daylight_saving(dynamodb: Any) -> None:
+def test_export_dates_follow_the_clinics_time_zone_across_daylight_saving(store: Store, dynamodb: Any) -> None:
     # Given a Berlin clinic with orders changed one second either side of the spring change (02:00 -> 03:00)
-    berlin = clinics.create_clinic("Berlin", "Europe/Berlin", "BERLIN-KEY")
+    berlin = store.clinics.create("Berlin", "Europe/Berlin", "BERLIN-KEY")
     change_at = int(dt.datetime(2024, 3, 31, 1, 0, tzinfo=dt.UTC).timestamp())
-    save(berlin, an_order(1, change_at - 1))
-    save(berlin, an_order(2, change_at))
+    save(store, berlin, an_order(1, change_at - 1))
+    save(store, berlin, an_order(2, change_at))
     # When it exports; Then LastChangedOn is Berlin time, winter then summer
     rows = exported({"client_key": "BERLIN-KEY", "start": str(change_at - 1), "end": str(change_at)})
     assert [r["LastChangedOn"] for r in rows] == ["31.03.2024 01:59:59", "31.03.2024 03:00:00"]
 
 
-def test_an_mis_stamp_in_a_daylight_saving_gap_is_invalid(dynamodb: Any) -> None:
-    berlin = clinics.create_clinic("Berlin", "Europe/Berlin", "BERLIN-KEY")
-    save(berlin, an_order(1, STORED_AT))
+def test_an_mis_stamp_in_a_daylight_saving_gap_is_invalid(store: Store, dynamodb: Any) -> None:
+    berlin = store.clinics.create("Berlin", "Europe/Berlin", "BERLIN-KEY")
+    save(store, berlin, an_order(1, STORED_AT))
     # When the MIS quotes 02:30 on the night the clocks jump from 02:00 to 03:00
     status, result, _ = call_import(change(1, 1, "31.03.2024 02:30:00", client_key="BERLIN-KEY"))
     # Then the record is invalid: that local time never happened
@@ -229,9 +229,9 @@ def test_an_mis_stamp_in_a_daylight_saving_gap_is_invalid(dynamodb: Any) -> None
     assert "does not exist in Europe/Berlin" in result.find("Error").text
 
 
-def test_windows_1251_export(clinic: Clinic) -> None:
+def test_windows_1251_export(store: Store, clinic: Clinic) -> None:
     # Given an order whose comment holds Cyrillic, XML specials and a character windows-1251 lacks
-    save(clinic, an_order(1, STORED_AT, comment='Боль в "спине" & <колене> 😷'))
+    save(store, clinic, an_order(1, STORED_AT, comment='Боль в "спине" & <колене> 😷'))
     # When exported in windows-1251
     status, body, headers = call_export({"client_key": SAMPLE_KEY, "start": "0", "encoding": "windows-1251"})
     # Then the bytes are windows-1251, declared as such, and every character round-trips
@@ -265,11 +265,11 @@ def test_export_errors_are_xml(clinic: Clinic, query: dict[str, str], status: in
     assert headers["Content-Type"] == "application/xml; charset=utf-8"
 
 
-def test_one_clinic_never_sees_anothers_orders(clinic: Clinic) -> None:
+def test_one_clinic_never_sees_anothers_orders(store: Store, clinic: Clinic) -> None:
     # Given two clinics with orders of the same ids
-    other = clinics.create_clinic("Other", "Europe/Moscow", "OTHER-KEY")
-    save(clinic, an_order(1, 1000, name1="Свой"))
-    save(other, an_order(1, 1000, name1="Чужой"))
+    other = store.clinics.create("Other", "Europe/Moscow", "OTHER-KEY")
+    save(store, clinic, an_order(1, 1000, name1="Свой"))
+    save(store, other, an_order(1, 1000, name1="Чужой"))
     # When each exports and the other changes order 1
     call_import(change(1, 3, local_stamp(1000), client_key="OTHER-KEY"))
     # Then each sees only its own order, and only the other's was rejected

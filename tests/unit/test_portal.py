@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from lxml import etree
 from mediexchange.records import Clinic
-from mediexchange.store import clinics
+from mediexchange.store import Store
 
 from tests.conftest import SAMPLE, SAMPLE_KEY
 from tests.unit.conftest import call_export, call_import, call_portal, document
@@ -152,13 +152,13 @@ def test_a_body_that_is_not_json_is_400(clinic: Clinic, portal_clinic: dict[int,
     assert (status, body["error"]["code"]) == (400, "invalid_request")
 
 
-def test_unknown_clinic_resource_and_order_are_404(clinic: Clinic, portal_clinic: dict[int, int]) -> None:
+def test_unknown_clinic_resource_and_order_are_404(store: Store, clinic: Clinic, portal_clinic: dict[int, int]) -> None:
     assert call_portal("GET", "/portal/clinics/nope")[0] == 404
     assert book(clinic, 999, "09:00")[0] == 404
     assert call_portal("GET", f"/portal/clinics/{clinic.clinic_id}/orders/12345") == (
         404, {"error": {"code": "not_found", "message": f"no order 12345 in clinic {clinic.clinic_id}"}}
     )  # fmt: skip
-    clinics.disable_clinic(clinic.clinic_id)
+    store.clinics.disable(clinic.clinic_id)
     assert call_portal("GET", f"/portal/clinics/{clinic.clinic_id}")[0] == 404
 
 
@@ -243,9 +243,11 @@ def test_a_dropped_resource_keeps_its_orders_exportable(clinic: Clinic, portal_c
     )  # fmt: skip
 
 
-def test_one_clinics_slots_never_show_anothers_data(clinic: Clinic, portal_clinic: dict[int, int]) -> None:
+def test_one_clinics_slots_never_show_anothers_data(
+    store: Store, clinic: Clinic, portal_clinic: dict[int, int]
+) -> None:
     # Given another clinic with the same MIS ids and an appointment taking 09:00-12:00 there
-    other = clinics.create_clinic("Other", "Europe/Moscow", "OTHER-KEY")
+    other = store.clinics.create("Other", "Europe/Moscow", "OTHER-KEY")
     busy = f'<Appointments><a tablename="T" id="1" resource_id="501" ReceptionDateTime="{D} 09:00:00" Duration="180"/></Appointments>'
     call_import(document(SETUP + busy, "OTHER-KEY"))
     # Then the first clinic's slots are untouched, and its ids do not reach the other clinic

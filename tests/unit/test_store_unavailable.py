@@ -7,21 +7,22 @@ from typing import Any
 import pytest
 from mediexchange import importing
 from mediexchange.errors import StoreUnavailable
+from mediexchange.protocol.sections import RESOURCES
 from mediexchange.records import Clinic
-from mediexchange.store.records import Kind, stored_records
+from mediexchange.store import Store
 
 from tests.conftest import SAMPLE
 from tests.unit.conftest import call_import
 
 
 def test_store_refusing_writes_is_503_and_the_lease_is_released(
-    clinic: Clinic, monkeypatch: pytest.MonkeyPatch
+    store: Store, clinic: Clinic, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Given the store refuses every batch write
     def refuse(*_: Any, **__: Any) -> int:
         raise StoreUnavailable("the store is busy", retry_after=5)
 
-    monkeypatch.setattr(importing, "write_all", refuse)
+    monkeypatch.setattr(store.records, "write", refuse)
     # When the sample is imported
     status, result, headers = call_import(SAMPLE.read_bytes())
     # Then the MIS is told to come back, and the next import is not locked out
@@ -29,7 +30,7 @@ def test_store_refusing_writes_is_503_and_the_lease_is_released(
     monkeypatch.undo()
     status, _, _ = call_import(SAMPLE.read_bytes())
     assert status == 200
-    assert len(stored_records(clinic.clinic_id, Kind.RESOURCES)) == 70
+    assert len(store.records.all(clinic.clinic_id, RESOURCES)) == 70
 
 
 def test_a_bug_answers_500_with_the_request_id_and_no_trace(clinic: Clinic, monkeypatch: pytest.MonkeyPatch) -> None:

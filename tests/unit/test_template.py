@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
-from mediexchange.store.models import ALL_MODELS
-from pynamodb.models import Model
+from mediexchange.config import Settings
+from mediexchange.store import Store
 
 from devserver import template
 from devserver.server import local_table_names
@@ -16,38 +15,22 @@ def key_schema(schema: list[dict[str, str]]) -> dict[str, str]:
     return {k["KeyType"]: k["AttributeName"] for k in schema}
 
 
-def model_keys(model: type[Model]) -> dict[str, str]:
-    keys = {}
-    for name, attribute in model.get_attributes().items():
-        if attribute.is_hash_key:
-            keys["HASH"] = name
-        if attribute.is_range_key:
-            keys["RANGE"] = name
-    return keys
+def template_schema() -> dict[str, dict[str, Any]]:
+    """The template's tables, described as `Store.schema` describes the models."""
+    described = {}
+    for table in template.create_table_requests(local_table_names()):
+        indexes = {i["IndexName"]: key_schema(i["KeySchema"]) for i in table.get("GlobalSecondaryIndexes", [])}
+        types = {d["AttributeName"]: d["AttributeType"] for d in table["AttributeDefinitions"]}
+        described[table["TableName"]] = {"keys": key_schema(table["KeySchema"]), "indexes": indexes, "types": types}
+    return described
 
 
-@pytest.mark.parametrize("model", ALL_MODELS, ids=lambda m: m.__name__)
-def test_every_model_has_its_table_in_the_template(model: type[Model]) -> None:
-    by_name = {r["TableName"]: r for r in template.create_table_requests(local_table_names())}
-    table: dict[str, Any] = by_name[model.Meta.table_name]
-    assert key_schema(table["KeySchema"]) == model_keys(model)
-    template_indexes = {i["IndexName"]: key_schema(i["KeySchema"]) for i in table.get("GlobalSecondaryIndexes", [])}
-    model_indexes = {
-        index.Meta.index_name: {
-            ("HASH" if a.is_hash_key else "RANGE"): name
-            for name, a in index.Meta.attributes.items()
-            if a.is_hash_key or a.is_range_key
-        }
-        for index in model._indexes.values()
-    }
-    assert template_indexes == model_indexes
-    types = {d["AttributeName"]: d["AttributeType"] for d in table["AttributeDefinitions"]}
-    attributes = model.get_attributes()
-    assert {name: attributes[name].attr_type for name in types} == types
-
-
-def test_every_template_table_is_served_by_a_model() -> None:
-    assert {m.Meta.table_name for m in ALL_MODELS} == set(local_table_names().values())
+def test_the_store_and_the_template_declare_the_same_tables_keys_and_indexes() -> None:
+    # Given the store built as the functions build it; When its models are described
+    expected = Store(Settings.from_env()).schema()
+    # Then the template declares exactly those tables, keys, indexes and key types
+    assert template_schema() == expected
+    assert set(expected) == set(local_table_names().values())
 
 
 def test_the_mis_routes_are_the_original_portals_paths() -> None:

@@ -1,7 +1,8 @@
 """`mediexchange`: the portal administrator's command line (SPEC section 6).
 
-Talks to the store named by DYNAMODB_ENDPOINT_URL (the one `make run` prints) or, unset, to AWS
-with the usual credentials and the table names in CLINICS_TABLE / CLIENT_KEYS_TABLE.
+Talks to the store named by DYNAMODB_ENDPOINT_URL (the one `make run` prints), whatever AWS_*
+variables the shell has, or, unset, to AWS with the usual credentials and the table names in
+CLINICS_TABLE / CLIENT_KEYS_TABLE.
 """
 
 from __future__ import annotations
@@ -10,9 +11,12 @@ import argparse
 import json
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import MutableMapping, Sequence
 
-from mediexchange.errors import ServiceError
+from mediexchange.config import ConfigurationError, Settings
+from mediexchange.errors import AdminError, ServiceError
+from mediexchange.store import Store
+from mediexchange.store.clinics import new_client_key
 from mediexchange.timeutil import DEFAULT_TIMEZONE, is_valid_zone
 
 
@@ -39,34 +43,25 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def run(args: argparse.Namespace) -> None:
-    from mediexchange.store import clinics  # after the environment is settled: models read it on import
-
+def run(store: Store, args: argparse.Namespace) -> None:
+    clinics = store.clinics
     if args.verb == "create":
         if not is_valid_zone(args.timezone):
-            raise ServiceError(f"unknown time zone {args.timezone!r} (use an IANA name such as Europe/Moscow)")
-        client_key = (args.client_key or "").strip() or clinics.new_client_key()
-        clinic = clinics.create_clinic(args.name.strip(), args.timezone, client_key)
+            raise AdminError(f"unknown time zone {args.timezone!r} (use an IANA name such as Europe/Moscow)")
+        client_key = (args.client_key or "").strip() or new_client_key()
+        clinic = clinics.create(args.name.strip(), args.timezone, client_key)
         if args.json:
-            print(
-                json.dumps(
-                    {
-                        "clinic_id": clinic.clinic_id,
-                        "name": clinic.name,
-                        "timezone": clinic.timezone,
-                        "client_key": client_key,
-                    }
-                )
-            )
+            fields = {"clinic_id": clinic.clinic_id, "name": clinic.name, "timezone": clinic.timezone}
+            print(json.dumps({**fields, "client_key": client_key}))
         else:
             print(f"clinic_id: {clinic.clinic_id}\nname: {clinic.name}\ntimezone: {clinic.timezone}")
             print(client_key)
     elif args.verb == "list":
-        for clinic, keys in clinics.list_clinics():
+        for clinic, keys in clinics.list():
             state = "enabled" if clinic.enabled else "disabled"
             print(f"{clinic.clinic_id}\t{state}\t{keys} key(s)\t{clinic.timezone}\t{clinic.name}")
     elif args.verb == "disable":
-        clinics.disable_clinic(args.clinic_id)
+        clinics.disable(args.clinic_id)
         print(f"clinic {args.clinic_id} disabled")
     elif args.verb == "rotate-key":
         print(clinics.rotate_key(args.clinic_id))
@@ -75,18 +70,33 @@ def run(args: argparse.Namespace) -> None:
         print(f"key revoked for clinic {args.clinic_id}")
 
 
+def forget_aws_shell_settings(environ: MutableMapping[str, str]) -> None:
+    """With a local store named, the shell's AWS_* variables (a profile, another region, a CA bundle)
+    could only send the CLI somewhere else: it drops them (the local store needs none)."""
+    if environ.get("DYNAMODB_ENDPOINT_URL"):
+        for name in [name for name in environ if name.startswith("AWS_")]:
+            del environ[name]
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    if os.environ.get("DYNAMODB_ENDPOINT_URL"):
-        # The local store accepts any credentials but botocore insists on some.
-        os.environ.setdefault("AWS_ACCESS_KEY_ID", "local")
-        os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "local")
+    forget_aws_shell_settings(os.environ)
     try:
-        run(args)
-    except ServiceError as exc:
-        print(f"mediexchange: {exc.message}", file=sys.stderr)
+        run(Store(Settings.from_env()), args)
+    except (ServiceError, ConfigurationError) as exc:
+        print(f"mediexchange: {exc}", file=sys.stderr)
         return 2
+    except Exception as exc:  # the store unreachable, missing tables, no credentials: one line, no traceback
+        print(f"mediexchange: the store refused the command ({describe(exc)})", file=sys.stderr)
+        return 1
     return 0
+
+
+def describe(exc: BaseException) -> str:
+    """What went wrong in a few words: the store's own error code and message, or the error's type."""
+    cause = getattr(exc, "cause", None) or exc.__cause__ or exc
+    message = str(cause).splitlines()[0] if str(cause) else ""
+    return f"{type(cause).__name__}: {message}" if message else type(cause).__name__
 
 
 if __name__ == "__main__":

@@ -1,59 +1,116 @@
-"""Settings from the environment, read once: the template sets them in AWS, `make run` and tests locally."""
+"""Settings: read from the environment when a function first needs the store, checked, then passed down.
+
+The template sets them in AWS; `make run`, the tests and the benchmark build them the same way.
+Nothing reads the environment at import time.
+"""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import TypeVar
+
+# The local store (moto's server, `make run`) keeps its tables in this region, whatever the shell says.
+LOCAL_REGION = "eu-central-1"
+LOCAL_CREDENTIALS = ("local", "local")  # any key will do for a local store; botocore insists on one
+
+T = TypeVar("T")
+
+
+class ConfigurationError(Exception):
+    """A setting that cannot work; the message names the variable and what it should be."""
 
 
 @dataclass(frozen=True, slots=True)
 class Settings:
     region: str
-    endpoint_url: str | None
-    clinics_table: str
-    client_keys_table: str
-    records_table: str
-    orders_table: str
-    holds_table: str
-    imports_table: str
-    documents_bucket: str
-    import_queue_url: str | None
-    max_document_bytes: int
-    import_lease_seconds: int
-    write_parallelism: int
-    import_time_budget: float
-    write_items_per_second: int
-    retention_days: int
+    endpoint_url: str | None  # DYNAMODB_ENDPOINT_URL: a local store (DynamoDB, S3 and SQS); None means AWS
+    clinics_table: str = "mediexchange-clinics"
+    client_keys_table: str = "mediexchange-client-keys"
+    records_table: str = "mediexchange-records"
+    orders_table: str = "mediexchange-orders"
+    holds_table: str = "mediexchange-holds"
+    imports_table: str = "mediexchange-imports"
+    documents_bucket: str = "mediexchange-documents"
+    import_queue_url: str | None = None
+    max_document_bytes: int = 50 * 1024 * 1024
+    # Longer than the import function's timeout: a lease outlives the import it guards,
+    # and a crashed import's lease runs out by itself.
+    import_lease_seconds: int = 120
+    # Store calls in flight at once for one request (batch writes, batch reads, per-partition queries).
+    store_parallelism: int = 8
+    # An import whose writes would not finish within this many seconds (below the API's 29 s)
+    # is stored and finished in the background: 202, then status.php.
+    import_time_budget: float = 20.0
+    write_items_per_second: int = 2000
+    retention_days: int = 30
+    # Deliveries of one background import before SQS dead-letters it (template.yaml's ImportQueue mapping).
+    import_max_receives: int | None = None
+
+    @property
+    def credentials(self) -> tuple[str, str] | None:
+        """Explicit credentials for a local store; None lets AWS's usual chain find them."""
+        return LOCAL_CREDENTIALS if self.endpoint_url else None
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """Settings from environment variables (default: this process's); raises ConfigurationError."""
+        env = os.environ if env is None else env
+
+        def read(name: str, parse: Callable[[str], T], default: T) -> T:
+            raw = (env.get(name) or "").strip()
+            if not raw:
+                return default
+            try:
+                return parse(raw)
+            except ValueError as exc:
+                raise ConfigurationError(f"{name}={raw!r}: {exc}") from None
+
+        text = str
+        endpoint = read("DYNAMODB_ENDPOINT_URL", _url, None)
+        defaults = cls(region=LOCAL_REGION, endpoint_url=None)
+        return cls(
+            # A local store lives in one region; an AWS_REGION left in a developer's shell must not move it.
+            region=LOCAL_REGION if endpoint else read("AWS_REGION", text, "") or read("AWS_DEFAULT_REGION", text, ""),
+            endpoint_url=endpoint,
+            clinics_table=read("CLINICS_TABLE", text, defaults.clinics_table),
+            client_keys_table=read("CLIENT_KEYS_TABLE", text, defaults.client_keys_table),
+            records_table=read("RECORDS_TABLE", text, defaults.records_table),
+            orders_table=read("ORDERS_TABLE", text, defaults.orders_table),
+            holds_table=read("HOLDS_TABLE", text, defaults.holds_table),
+            imports_table=read("IMPORTS_TABLE", text, defaults.imports_table),
+            documents_bucket=read("DOCUMENTS_BUCKET", text, defaults.documents_bucket),
+            import_queue_url=read("IMPORT_QUEUE_URL", _url, None),
+            max_document_bytes=read("MAX_DOCUMENT_BYTES", _positive, defaults.max_document_bytes),
+            import_lease_seconds=read("IMPORT_LEASE_SECONDS", _positive, defaults.import_lease_seconds),
+            store_parallelism=read("STORE_PARALLELISM", _positive, defaults.store_parallelism),
+            import_time_budget=read("IMPORT_TIME_BUDGET_SECONDS", _positive_float, defaults.import_time_budget),
+            write_items_per_second=read("WRITE_ITEMS_PER_SECOND", _positive, defaults.write_items_per_second),
+            retention_days=read("RETENTION_DAYS", _positive, defaults.retention_days),
+            import_max_receives=read("IMPORT_MAX_RECEIVES", _positive, None),
+        ).checked()
+
+    def checked(self) -> Settings:
+        if not self.region:
+            raise ConfigurationError("no AWS region: set AWS_REGION (or DYNAMODB_ENDPOINT_URL for a local store)")
+        return self
 
 
-def _int(name: str, default: int) -> int:
-    return int(os.environ.get(name) or default)
+def _positive(raw: str) -> int:
+    if not raw.isdigit() or int(raw) < 1:
+        raise ValueError("must be a positive whole number")
+    return int(raw)
 
 
-def load() -> Settings:
-    env = os.environ.get
-    return Settings(
-        region=env("AWS_REGION") or env("AWS_DEFAULT_REGION") or "eu-central-1",
-        endpoint_url=env("DYNAMODB_ENDPOINT_URL") or None,
-        clinics_table=env("CLINICS_TABLE") or "mediexchange-clinics",
-        client_keys_table=env("CLIENT_KEYS_TABLE") or "mediexchange-client-keys",
-        records_table=env("RECORDS_TABLE") or "mediexchange-records",
-        orders_table=env("ORDERS_TABLE") or "mediexchange-orders",
-        holds_table=env("HOLDS_TABLE") or "mediexchange-holds",
-        imports_table=env("IMPORTS_TABLE") or "mediexchange-imports",
-        documents_bucket=env("DOCUMENTS_BUCKET") or "mediexchange-documents",
-        import_queue_url=env("IMPORT_QUEUE_URL") or None,
-        max_document_bytes=_int("MAX_DOCUMENT_BYTES", 50 * 1024 * 1024),
-        # Longer than the import function's timeout: a lease outlives the import it guards,
-        # and a crashed import's lease runs out by itself.
-        import_lease_seconds=_int("IMPORT_LEASE_SECONDS", 120),
-        write_parallelism=_int("WRITE_PARALLELISM", 8),
-        # An import whose writes would not finish within this many seconds (below the API's 29 s)
-        # is stored and finished in the background: 202, then status.php.
-        import_time_budget=float(env("IMPORT_TIME_BUDGET_SECONDS") or 20),
-        write_items_per_second=_int("WRITE_ITEMS_PER_SECOND", 2000),
-        retention_days=_int("RETENTION_DAYS", 30),
-    )
+def _positive_float(raw: str) -> float:
+    value = float(raw)
+    if not value > 0:
+        raise ValueError("must be a positive number")
+    return value
 
 
-settings = load()
+def _url(raw: str) -> str:
+    if not raw.startswith(("http://", "https://")):
+        raise ValueError("must be a URL starting with http:// or https://")
+    return raw

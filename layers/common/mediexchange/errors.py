@@ -1,6 +1,7 @@
-"""Failures a client can cause or see, each with its HTTP status and protocol error code.
+"""What can go wrong, as plain exceptions. None of them knows HTTP: `web` alone maps them to answers.
 
-Every endpoint maps these to its own error body; anything else is a bug and answers 500 `internal`.
+`code` is the protocol's error code (SPEC section 3), the same in XML and JSON answers.
+Anything that is not a ServiceError is a bug.
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ from mediexchange.records import Issue
 
 
 class ServiceError(Exception):
-    status: int = 400
     code: str = "bad_request"
 
     def __init__(self, message: str, issues: Sequence[Issue] = (), retry_after: int | None = None) -> None:
@@ -21,61 +21,83 @@ class ServiceError(Exception):
         self.retry_after = retry_after
 
 
+# -- the request as a whole ------------------------------------------------------------------------
+
+
 class BadRequest(ServiceError):
-    status, code = 400, "bad_request"
+    code = "bad_request"
 
 
-class MalformedXml(ServiceError):
-    status, code = 400, "malformed_xml"
+class MalformedXml(BadRequest):
+    code = "malformed_xml"
 
 
-class InvalidRecords(ServiceError):
-    status, code = 400, "invalid_record"
+class InvalidRecords(BadRequest):
+    code = "invalid_record"
 
 
-class MissingClientKey(ServiceError):
-    status, code = 400, "missing_client_key"
+class MissingClientKey(BadRequest):
+    code = "missing_client_key"
+
+
+class InvalidRequest(BadRequest):
+    """A portal request with a bad field."""
+
+    code = "invalid_request"
+
+
+class TooLarge(ServiceError):
+    code = "too_large"
+
+
+class UnsupportedMediaType(ServiceError):
+    code = "unsupported_media_type"
+
+
+# -- who asks and what they ask for ----------------------------------------------------------------
 
 
 class UnknownClientKey(ServiceError):
-    status, code = 403, "unknown_client_key"
+    code = "unknown_client_key"
 
     def __init__(self) -> None:
         # One answer for unknown, revoked and disabled alike: nothing to learn by probing keys.
         super().__init__("no active clinic has this client_key")
 
 
+class NotFound(ServiceError):
+    code = "not_found"
+
+
+# -- the state of the store ------------------------------------------------------------------------
+
+
 class ImportInProgress(ServiceError):
-    status, code = 409, "import_in_progress"
+    """Another import holds the clinic's lease; `retry_after` says when it runs out."""
+
+    code = "import_in_progress"
 
 
-class TooLarge(ServiceError):
-    status, code = 413, "too_large"
-
-
-class UnsupportedMediaType(ServiceError):
-    status, code = 415, "unsupported_media_type"
-
-
-class Internal(ServiceError):
-    """A bug: the answer carries the request id, never the details."""
-
-    status, code = 500, "internal"
+class SlotUnavailable(ServiceError):
+    code = "slot_unavailable"
 
 
 class StoreUnavailable(ServiceError):
     """The store kept refusing (throttling, timeouts) after every retry; nothing is lost, retry later."""
 
-    status, code = 503, "unavailable"
+    code = "unavailable"
 
 
-class NotFound(ServiceError):
-    status, code = 404, "not_found"
+class Internal(ServiceError):
+    """A bug: the answer carries the request id, never the details."""
+
+    code = "internal"
 
 
-class InvalidRequest(ServiceError):
-    status, code = 400, "invalid_request"
+# -- administration (the CLI) ----------------------------------------------------------------------
 
 
-class SlotUnavailable(ServiceError):
-    status, code = 409, "slot_unavailable"
+class AdminError(ServiceError):
+    """An administrator's command that cannot be carried out (no such clinic, key in use, ...)."""
+
+    code = "admin"

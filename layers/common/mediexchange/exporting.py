@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from mediexchange.errors import BadRequest, MissingClientKey
 from mediexchange.importing import authenticate
 from mediexchange.protocol.writing import export_document, serialize
-from mediexchange.store import orders
+from mediexchange.store import Store
 from mediexchange.timeutil import zone
 
 ENCODINGS = {"utf-8": "utf-8", "utf8": "utf-8", "windows-1251": "windows-1251", "cp1251": "windows-1251"}
@@ -50,13 +50,10 @@ def parse_request(params: Mapping[str, str]) -> ExportRequest:
     return ExportRequest(client_key, start, end, ENCODINGS[requested])
 
 
-def export_orders(params: Mapping[str, str]) -> tuple[bytes, str]:
+def export_orders(store: Store, params: Mapping[str, str]) -> tuple[bytes, str]:
     """The export document's bytes and their encoding."""
     request = parse_request(params)
-    clinic = authenticate(request.client_key)
-    changed = sorted(
-        orders.changed_between(clinic.clinic_id, request.start, request.end),
-        key=lambda order: (order.last_changed, order.id),
-    )
+    clinic = authenticate(store, request.client_key)
+    changed = store.orders.changed_between(clinic.clinic_id, request.start, request.end)
     document = export_document(request.client_key, changed, zone(clinic.timezone))
     return serialize(document, request.encoding), request.encoding

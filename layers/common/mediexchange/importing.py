@@ -9,11 +9,11 @@ from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from aws_lambda_powertools import Logger
 
-from mediexchange.config import settings
 from mediexchange.errors import (
     ImportInProgress,
     MissingClientKey,
@@ -22,9 +22,9 @@ from mediexchange.errors import (
     StoreUnavailable,
     UnknownClientKey,
 )
-from mediexchange.protocol import writing
 from mediexchange.protocol.reading import by_line, client_key_of, read_document
-from mediexchange.protocol.writing import DATETIME, error_result, import_result, serialize
+from mediexchange.protocol.sections import APPOINTMENTS, GROUPS, ORDERS, RESOURCES, SYNCED, Applies, Section
+from mediexchange.protocol.writing import DATETIME, error_result, import_result, serialize, status_document
 from mediexchange.protocol.xmlparse import parse_document
 from mediexchange.records import (
     Appointment,
@@ -35,28 +35,12 @@ from mediexchange.records import (
     Order,
     OrderChange,
     OrdersReport,
-    Resource,
     SectionReport,
     SyncMode,
 )
 from mediexchange.slots import Interval, local_interval
-from mediexchange.store import clinics, holds, imports, orders
-from mediexchange.store.batch import write_all
-from mediexchange.store.models import RecordModel
-from mediexchange.store.records import (
-    Desired,
-    Kind,
-    SyncedRecord,
-    assign_portal_ids,
-    delete_item,
-    desired,
-    put_item,
-    resource_identities,
-    stored_hashes,
-    stored_hashes_of,
-    stored_records,
-)
-from mediexchange.sync import OrderOutcome, decide_order_change, plan_sync, reference_warnings
+from mediexchange.store import Store
+from mediexchange.sync import Desired, OrderOutcome, decide_order_change, desired, plan_sync, reference_warnings
 from mediexchange.timeutil import from_epoch, to_epoch, zone
 
 logger = Logger(service="mediexchange")
@@ -67,8 +51,8 @@ def new_import_id(now: float) -> str:
     return f"{dt.datetime.fromtimestamp(now, dt.UTC):%Y%m%dT%H%M%S.%f}-{secrets.token_hex(4)}"
 
 
-def authenticate(client_key: str) -> Clinic:
-    clinic = clinics.clinic_for_key(client_key)
+def authenticate(store: Store, client_key: str) -> Clinic:
+    clinic = store.clinics.for_key(client_key)
     if clinic is None:
         raise UnknownClientKey()
     return clinic
@@ -87,49 +71,52 @@ class Received:
         return 200 if self.report is not None else 202
 
 
-def receive_document(data: bytes, charset: str | None = None) -> Received:
+def receive_document(store: Store, data: bytes, charset: str | None = None) -> Received:
     """Validate the whole document and apply it under the clinic's lease, or, if its writes would not
     finish within the request's time budget, keep it for the worker. Every step is logged for status.php."""
     root = parse_document(data, charset)
-    clinic = authenticate(client_key_of(root))
+    clinic = authenticate(store, client_key_of(root))
     now = time.time()
     import_id = new_import_id(now)
-    imports.receive(clinic.clinic_id, import_id, data, charset, now)
-    with logged(clinic.clinic_id, import_id):
+    store.imports.receive(clinic.clinic_id, import_id, data, charset, now)
+    with logged(store, clinic.clinic_id, import_id):
         document = read_document(root, zone(clinic.timezone))
         del root  # the tree is several times the document's size; from here on the records are enough
-        report = run_import(clinic, document, import_id, deadline=now + settings.import_time_budget)
+        deadline = now + store.settings.import_time_budget
+        report = run_import(store, clinic, document, import_id, deadline)
         if report is None:
-            imports.enqueue(clinic.clinic_id, import_id)
+            store.imports.enqueue(clinic.clinic_id, import_id)
         else:
-            imports.finish(clinic.clinic_id, import_id, 200, serialize(import_result(report)))
+            store.imports.finish(clinic.clinic_id, import_id, serialize(import_result(report)))
     return Received(clinic, import_id, report)
 
 
-def finish_received(clinic_id: str, import_id: str, last_try: bool = False) -> ImportReport | None:
+def finish_received(store: Store, clinic_id: str, import_id: str, last_try: bool = False) -> ImportReport | None:
     """The worker's part: apply a document accepted with 202. Safe to repeat (a finished one is skipped).
 
     A failure leaves the import running for the queue to retry, except on the `last_try`, when the
     import log records it as failed (the clinic sends the document again).
     """
-    entry = imports.get(clinic_id, import_id)
-    clinic = clinics.get_clinic(clinic_id)
-    if entry is None or entry.state != imports.RUNNING or clinic is None:
+    entry = store.imports.get(clinic_id, import_id)
+    clinic = store.clinics.get(clinic_id)
+    if entry is None or not entry.running or clinic is None:
         return None
-    data, charset = imports.document(clinic_id, import_id)
-    with logged(clinic_id, import_id, final=last_try):
+    data, charset = store.imports.document(clinic_id, import_id)
+    with logged(store, clinic_id, import_id, final=last_try):
         document = read_document(parse_document(data, charset), zone(clinic.timezone))
-        report = run_import(clinic, document, import_id, deadline=None)
+        report = run_import(store, clinic, document, import_id, deadline=None)
         if report is not None:
-            imports.finish(clinic_id, import_id, 200, serialize(import_result(report)))
+            store.imports.finish(clinic_id, import_id, serialize(import_result(report)))
     return report
 
 
-def run_import(clinic: Clinic, document: Document, import_id: str, deadline: float | None) -> ImportReport | None:
+def run_import(
+    store: Store, clinic: Clinic, document: Document, import_id: str, deadline: float | None
+) -> ImportReport | None:
     """Apply a document under the clinic's lease; None if it would not finish by `deadline`."""
-    clinics.acquire_import_lease(clinic.clinic_id, import_id, settings.import_lease_seconds)
+    store.clinics.acquire_import_lease(clinic.clinic_id, import_id, store.settings.import_lease_seconds)
     try:
-        importer = Importer(clinic, document, import_id)
+        importer = Importer(store, clinic, document, import_id)
         importer.plan_all()
         estimate = importer.estimated_seconds()
         deferred = deadline is not None and estimate > 0 and time.time() + estimate > deadline
@@ -139,30 +126,30 @@ def run_import(clinic: Clinic, document: Document, import_id: str, deadline: flo
             return None
         return importer.apply()
     finally:
-        clinics.release_import_lease(clinic.clinic_id, import_id)
+        store.clinics.release_import_lease(clinic.clinic_id, import_id)
 
 
-def import_status(params: Mapping[str, str]) -> bytes:
+def import_status(store: Store, params: Mapping[str, str]) -> bytes:
     """status.php: the clinic's recent imports, or one of them, with their answers once finished."""
     client_key = params.get("client_key", "").strip()
     if not client_key:
         raise MissingClientKey("the client_key parameter is required")
-    clinic = authenticate(client_key)
+    clinic = authenticate(store, client_key)
     tz = zone(clinic.timezone)
     wanted = params.get("import_id", "").strip()
     if wanted:
-        entry = imports.get(clinic.clinic_id, wanted)
+        entry = store.imports.get(clinic.clinic_id, wanted)
         if entry is None:
             raise NotFound(f"no import {wanted} for this clinic")
         entries = [entry]
     else:
-        entries = imports.recent(clinic.clinic_id)
+        entries = store.imports.recent(clinic.clinic_id)
     rows = [(e.import_id, from_epoch(e.received_at, tz).strftime(DATETIME), e.state, e.result) for e in entries]
-    return serialize(writing.import_status(rows))
+    return serialize(status_document(rows))
 
 
 @contextmanager
-def logged(clinic_id: str, import_id: str, final: bool = True) -> Iterator[None]:
+def logged(store: Store, clinic_id: str, import_id: str, final: bool = True) -> Iterator[None]:
     """Record how an import ended in the import log, whatever happened; the log never hides the error.
 
     With `final` false (the worker, which will be retried) passing failures leave the import running.
@@ -171,123 +158,114 @@ def logged(clinic_id: str, import_id: str, final: bool = True) -> Iterator[None]
         yield
     except ServiceError as exc:
         if final or not isinstance(exc, ImportInProgress | StoreUnavailable):
-            _finish(clinic_id, import_id, exc.status, serialize(error_result("ImportResult", exc.code, exc.issues)))
+            result = serialize(error_result("ImportResult", exc.code, exc.issues))
+            _finish(store, clinic_id, import_id, result, exc.code)
         raise
     except Exception:
         if final:
             message = "internal error; the document is kept, send it again or ask support"
-            _finish(
-                clinic_id, import_id, 500, serialize(error_result("ImportResult", "internal", [Issue("", message)]))
-            )
+            result = serialize(error_result("ImportResult", "internal", [Issue("", message)]))
+            _finish(store, clinic_id, import_id, result, "internal")
         raise
 
 
-def _finish(clinic_id: str, import_id: str, status: int, result: bytes) -> None:
+def _finish(store: Store, clinic_id: str, import_id: str, result: bytes, error_code: str) -> None:
     try:
-        imports.finish(clinic_id, import_id, status, result)
+        store.imports.finish(clinic_id, import_id, result, error_code)
     except Exception:
         logger.warning("import log not updated", extra={"clinic_id": clinic_id, "import_id": import_id})
 
 
 @dataclass
 class Importer:
+    store: Store
     clinic: Clinic
     document: Document
     import_id: str
-    writes: list[tuple[Kind, Desired]] = field(default_factory=list)
-    deletes: list[tuple[Kind, str]] = field(default_factory=list)
-    stored_keys: dict[Kind, set[str]] = field(default_factory=dict)
+    writes: list[tuple[Section[Any], Desired]] = field(default_factory=list)
+    deletes: list[tuple[Section[Any], str]] = field(default_factory=list)
+    stored_keys: dict[Section[Any], set[str]] = field(default_factory=dict)
     written_appointments: list[Appointment] = field(default_factory=list)
     warnings: list[Issue] = field(default_factory=list)
-    reports: dict[Kind, SectionReport | None] = field(default_factory=dict)
+    reports: dict[str, SectionReport] = field(default_factory=dict)
 
     @property
     def tz(self) -> ZoneInfo:
         return zone(self.clinic.timezone)
 
     def plan_all(self) -> None:
-        doc = self.document
-        self.reports = {
-            Kind.GROUPS: self.plan(Kind.GROUPS, doc.groups, replace_all=True),
-            Kind.RESOURCES: self.plan(Kind.RESOURCES, doc.resources, replace_all=True),
-            Kind.SCHEDULES: self.plan(Kind.SCHEDULES, doc.schedules, replace_all=True),
-            Kind.APPOINTMENTS: self.plan(
-                Kind.APPOINTMENTS, doc.appointments, replace_all=doc.sync_mode is SyncMode.FULL
-            ),
-        }
+        """What each synced section sent must write and delete, from the stored hashes."""
+        full = self.document.sync_mode is SyncMode.FULL
+        for section in SYNCED:
+            records = section.of(self.document)
+            if records is not None:
+                replace_all = section.applies is Applies.REPLACE or full
+                self.reports[section.name] = self.plan(section, records, replace_all)
         self.warnings += self.reference_warnings()
 
     def estimated_seconds(self) -> float:
         # An order change is a few single-item writes, about as dear as a batch of 25 items.
-        work = len(self.writes) + len(self.deletes) + 25 * len(self.document.orders or ())
-        return work / settings.write_items_per_second
+        work = len(self.writes) + len(self.deletes) + 25 * len(ORDERS.of(self.document) or ())
+        return work / self.store.settings.write_items_per_second
 
     def apply(self) -> ImportReport:
         """Write what the plan found changed, then order changes, then deletes (see plan_all)."""
-        doc = self.document
+        doc, clinic_id = self.document, self.clinic.clinic_id
         # Writes before deletes: a crash in between leaves more than before, never less,
         # and sending the document again converges.
         self.write_new_identities()
-        clinic_id, table = self.clinic.clinic_id, RecordModel.Meta.table_name
-        # Items are made as the batches go out: a big clinic's 10^5 items never sit in memory at once.
-        write_all(table, (put_item(clinic_id, kind, wanted) for kind, wanted in self.writes))
-        orders_report = self.apply_order_changes(doc.orders) if doc.orders is not None else None
-        write_all(table, (delete_item(clinic_id, kind, key) for kind, key in self.deletes))
-        if clinics.has_orders(self.clinic.clinic_id):  # no order ever booked, no held time to overlap
-            self.warnings += appointment_overlaps(self.clinic.clinic_id, self.written_appointments, self.tz)
+        self.store.records.write(clinic_id, self.writes)
+        changes = ORDERS.of(doc)
+        orders_report = self.apply_order_changes(changes) if changes is not None else None
+        self.store.records.delete(clinic_id, self.deletes)
+        if self.store.clinics.has_orders(clinic_id):  # no order ever booked, no held time to overlap
+            self.warnings += appointment_overlaps(self.store, clinic_id, self.written_appointments, self.tz)
         warnings = tuple(sorted((*doc.warnings, *self.warnings), key=by_line))
-        r = self.reports
-        return ImportReport(
-            self.import_id,
-            r[Kind.GROUPS],
-            r[Kind.RESOURCES],
-            r[Kind.SCHEDULES],
-            r[Kind.APPOINTMENTS],
-            doc.sync_mode,
-            orders_report,
-            warnings,
-        )
+        return ImportReport(self.import_id, self.reports, doc.sync_mode, orders_report, warnings)
 
-    def plan(self, kind: Kind, records: Sequence[SyncedRecord] | None, replace_all: bool) -> SectionReport | None:
-        if records is None:
-            return None
+    def plan(self, section: Section[Any], records: Sequence[Any], replace_all: bool) -> SectionReport:
         clinic_id = self.clinic.clinic_id
-        wanted = desired(records)
+        wanted = desired(section, records)
         # Replacing needs every stored key; adding and updating needs only those of the records sent.
-        stored = stored_hashes(clinic_id, kind) if replace_all else stored_hashes_of(clinic_id, kind, wanted)
         if replace_all:
-            self.stored_keys[kind] = set(stored)
+            stored = self.store.records.hashes(clinic_id, section)
+            self.stored_keys[section] = set(stored)
+        else:
+            stored = self.store.records.hashes_of(clinic_id, section, wanted)
         plan = plan_sync({key: w.digest for key, w in wanted.items()}, stored, replace_all)
-        self.writes += [(kind, wanted[key]) for key in plan.writes]
-        self.deletes += [(kind, key) for key in plan.deletes]
-        self.written_appointments += [r for key in plan.writes if isinstance(r := wanted[key].record, Appointment)]
+        self.writes += [(section, wanted[key]) for key in plan.writes]
+        self.deletes += [(section, key) for key in plan.deletes]
+        if section is APPOINTMENTS:
+            self.written_appointments += [wanted[key].record for key in plan.writes]  # type: ignore[misc]
         return SectionReport(len(records), len(plan.writes), len(plan.deletes))
 
-    def known_ids(self, kind: Kind, sent: Sequence[SyncedRecord] | None) -> set[int]:
+    def known_ids(self, section: Section[Any]) -> set[int]:
         """Ids the clinic has once this import is done."""
+        sent = section.of(self.document)
         if sent is not None:
             return {int(r.id) for r in sent}
-        if kind not in self.stored_keys:
-            self.stored_keys[kind] = set(stored_hashes(self.clinic.clinic_id, kind))
-        return {int(key) for key in self.stored_keys[kind]}
+        if section not in self.stored_keys:
+            self.stored_keys[section] = set(self.store.records.hashes(self.clinic.clinic_id, section))
+        return {int(key) for key in self.stored_keys[section]}
 
     def reference_warnings(self) -> list[Issue]:
         doc = self.document
-        groups = self.known_ids(Kind.GROUPS, doc.groups) if doc.resources else set()
-        needs_resources = bool(doc.schedules or doc.appointments)
-        resources = self.known_ids(Kind.RESOURCES, doc.resources) if needs_resources else set()
+        groups = self.known_ids(GROUPS) if RESOURCES.of(doc) else set()
+        needs_resources = any(section.of(doc) for section in SYNCED if section.when is not None)
+        resources = self.known_ids(RESOURCES) if needs_resources else set()
         return reference_warnings(doc, groups, resources)
 
     def write_new_identities(self) -> None:
         """Give every resource seen for the first time its stable portal id."""
-        if self.document.resources:
-            known = resource_identities(self.clinic.clinic_id)
-            new = [r.id for r in self.document.resources if r.id not in known]  # in the document's order
-            assign_portal_ids(self.clinic.clinic_id, new)
+        resources = RESOURCES.of(self.document)
+        if resources:
+            known = self.store.records.resource_ids(self.clinic.clinic_id)
+            new = [r.id for r in resources if r.id not in known]  # in the document's order
+            self.store.records.assign_resource_ids(self.clinic.clinic_id, new)
 
     def apply_order_changes(self, changes: Sequence[OrderChange]) -> OrdersReport:
         clinic_id, tz = self.clinic.clinic_id, self.tz
-        stored = orders.get_orders(clinic_id, [c.id for c in changes])
+        stored = self.store.orders.get_many(clinic_id, [c.id for c in changes])
         outcomes: dict[OrderOutcome, list[int]] = {outcome: [] for outcome in OrderOutcome}
         for change in changes:
             before = stored.get(change.id)
@@ -314,7 +292,7 @@ class Importer:
                 order_overlap(after, other, change.line, self.tz) for other in overlapping(after, around, self.tz)
             ]
 
-        if not orders.apply_change(self.clinic.clinic_id, before, after, self.tz, note_overlaps):
+        if not self.store.orders.change(self.clinic.clinic_id, before, after, self.tz, note_overlaps):
             # The portal changed the order after we read it: the MIS's change is stale.
             return OrderOutcome.CONFLICT
         self.warnings += overlaps
@@ -323,8 +301,8 @@ class Importer:
     def on_resource(self, order: Order) -> Order:
         """An order the MIS moved to another resource takes that resource's portal id and name."""
         clinic_id = self.clinic.clinic_id
-        portal_id = resource_identities(clinic_id).get(order.mw_resource_id, order.resource_id)
-        names = {r.id: r.name for r in stored_records(clinic_id, Kind.RESOURCES) if isinstance(r, Resource)}
+        portal_id = self.store.records.resource_ids(clinic_id).get(order.mw_resource_id, order.resource_id)
+        names = {r.id: r.name for r in self.store.records.all(clinic_id, RESOURCES)}
         return replace(order, resource_id=portal_id, resource_name=names.get(order.mw_resource_id, order.resource_name))
 
 
@@ -346,7 +324,9 @@ def order_overlap(order: Order, other_id: int, line: int, tz: ZoneInfo) -> Issue
     return Issue("overlaps_order", message, line, "Orders", str(order.id))
 
 
-def appointment_overlaps(clinic_id: str, appointments: Sequence[Appointment], tz: ZoneInfo) -> list[Issue]:
+def appointment_overlaps(
+    store: Store, clinic_id: str, appointments: Sequence[Appointment], tz: ZoneInfo
+) -> list[Issue]:
     """A warning for every new or changed appointment on time a portal order holds: a double booking."""
     if not appointments:
         return []
@@ -356,7 +336,7 @@ def appointment_overlaps(clinic_id: str, appointments: Sequence[Appointment], tz
 
     def of_resource(resource_id: int, booked: list[Appointment]) -> list[Issue]:
         days = [a.start.date() for a in booked]
-        held = holds.held(clinic_id, resource_id, min(days), max(days))
+        held = store.orders.held(clinic_id, resource_id, min(days), max(days))
         found = []
         for appointment in booked:
             busy = local_interval(appointment.start, appointment.duration, tz)
@@ -369,5 +349,5 @@ def appointment_overlaps(clinic_id: str, appointments: Sequence[Appointment], tz
                     found.append(Issue("overlaps_order", message, appointment.line, "Appointments", appointment.key))
         return found
 
-    with ThreadPoolExecutor(max_workers=8) as pool:
+    with ThreadPoolExecutor(max_workers=store.settings.store_parallelism) as pool:
         return [issue for issues in pool.map(lambda item: of_resource(*item), by_resource.items()) for issue in issues]

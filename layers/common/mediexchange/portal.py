@@ -13,28 +13,14 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from mediexchange.errors import InvalidRequest, NotFound, SlotUnavailable
-from mediexchange.records import Appointment, Clinic, Group, Order, OrderStatus, Resource, Schedule
+from mediexchange.protocol.sections import APPOINTMENTS, GROUPS, RESOURCES, SCHEDULES
+from mediexchange.records import ORDER_FIELDS, PATIENT_FIELDS, Clinic, Codec, Order, OrderStatus, Resource
 from mediexchange.slots import Interval, free_slots, is_free_run, local_interval
-from mediexchange.store import clinics, holds, orders
-from mediexchange.store.records import Kind, of_resource, resource_identities, stored_records
+from mediexchange.store import Store
 from mediexchange.timeutil import NonexistentLocalTime, localize, zone
 
 MAX_DAYS = 31
 ONE_DAY = dt.timedelta(days=1)
-# Patient fields: (longest accepted, required)
-PATIENT_FIELDS: dict[str, tuple[int, bool]] = {
-    "name1": (100, True),
-    "name2": (100, False),
-    "name3": (100, False),
-    "phone": (32, True),
-    "email": (254, False),
-    "aim": (500, False),
-    "comment": (1000, False),
-    "city": (100, False),
-    "address": (300, False),
-    "user_id": (64, False),
-    "user_name": (200, False),
-}
 BOOKING_FIELDS = frozenset({"resource_id", "reception_datetime", "duration", *PATIENT_FIELDS})
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s.]+")
 _PHONE = re.compile(r"\+?[0-9 ()\-]{5,32}")
@@ -43,23 +29,23 @@ _LOCAL_MINUTE = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:00)?")
 STATUS_NAMES = {OrderStatus.RECEIVED: "received", OrderStatus.ACCEPTED: "accepted", OrderStatus.REJECTED: "rejected"}
 
 
-def _clinic(clinic_id: str) -> Clinic:
-    clinic = clinics.get_clinic(clinic_id)
+def _clinic(store: Store, clinic_id: str) -> Clinic:
+    clinic = store.clinics.get(clinic_id)
     if clinic is None or not clinic.enabled:
         raise NotFound(f"no clinic {clinic_id}")
     return clinic
 
 
-def _resources(clinic_id: str) -> list[tuple[int, Resource]]:
+def _resources(store: Store, clinic_id: str) -> list[tuple[int, Resource]]:
     """The clinic's current resources with their portal ids, in display order."""
-    portal_ids = resource_identities(clinic_id)
-    resources = [r for r in stored_records(clinic_id, Kind.RESOURCES) if isinstance(r, Resource)]
+    portal_ids = store.records.resource_ids(clinic_id)
+    resources: list[Resource] = store.records.all(clinic_id, RESOURCES)
     listed = [(portal_ids[r.id], r) for r in resources if r.id in portal_ids]
     return sorted(listed, key=lambda pair: (pair[1].pos, pair[1].name, pair[0]))
 
 
-def _resource(clinic_id: str, portal_id: int) -> Resource:
-    resource = dict(_resources(clinic_id)).get(portal_id)
+def _resource(store: Store, clinic_id: str, portal_id: int) -> Resource:
+    resource = dict(_resources(store, clinic_id)).get(portal_id)
     if resource is None:
         raise NotFound(f"no resource {portal_id} in clinic {clinic_id}")
     return resource
@@ -69,11 +55,9 @@ def _iso(instant: dt.datetime, tz: ZoneInfo) -> str:
     return instant.astimezone(tz).isoformat()
 
 
-def clinic_view(clinic_id: str) -> dict[str, Any]:
-    clinic = _clinic(clinic_id)
-    groups = sorted(
-        (g for g in stored_records(clinic_id, Kind.GROUPS) if isinstance(g, Group)), key=lambda g: (g.pos, g.name)
-    )
+def clinic_view(store: Store, clinic_id: str) -> dict[str, Any]:
+    clinic = _clinic(store, clinic_id)
+    groups = sorted(store.records.all(clinic_id, GROUPS), key=lambda g: (g.pos, g.name))
     return {
         "clinic_id": clinic.clinic_id,
         "name": clinic.name,
@@ -88,7 +72,7 @@ def clinic_view(clinic_id: str) -> dict[str, Any]:
                 "time_step": r.time_step,
                 "pos": r.pos,
             }
-            for portal_id, r in _resources(clinic_id)
+            for portal_id, r in _resources(store, clinic_id)
         ],
     }
 
@@ -112,35 +96,36 @@ def _date(value: str | None, name: str) -> dt.date:
         raise InvalidRequest(f"{name} is not a real date: {value}") from None
 
 
-def _busy(clinic_id: str, resource: Resource, first: dt.date, last: dt.date, tz: ZoneInfo) -> list[Interval]:
+def _busy(
+    store: Store, clinic_id: str, resource: Resource, first: dt.date, last: dt.date, tz: ZoneInfo
+) -> list[Interval]:
     """Appointments of the resource that can touch the days (from the evening before)."""
-    appointments = of_resource(clinic_id, Kind.APPOINTMENTS, resource.id, (first - ONE_DAY).isoformat(), f"{last}T99")
-    return [local_interval(a.start, a.duration, tz) for a in appointments if isinstance(a, Appointment)]
+    evening_before = (first - ONE_DAY).isoformat()
+    appointments = store.records.of_resource(clinic_id, APPOINTMENTS, resource.id, evening_before, f"{last}T99")
+    return [local_interval(a.start, a.duration, tz) for a in appointments]
 
 
-def _free(clinic_id: str, resource: Resource, first: dt.date, last: dt.date, tz: ZoneInfo) -> list[Interval]:
-    schedules = [
-        s
-        for s in of_resource(clinic_id, Kind.SCHEDULES, resource.id, first.isoformat(), last.isoformat())
-        if isinstance(s, Schedule)
-    ]
-    busy = _busy(clinic_id, resource, first, last, tz)
-    busy += holds.held(clinic_id, resource.id, first, last).values()
+def _free(
+    store: Store, clinic_id: str, resource: Resource, first: dt.date, last: dt.date, tz: ZoneInfo
+) -> list[Interval]:
+    schedules = store.records.of_resource(clinic_id, SCHEDULES, resource.id, first.isoformat(), last.isoformat())
+    busy = _busy(store, clinic_id, resource, first, last, tz)
+    busy += store.orders.held(clinic_id, resource.id, first, last).values()
     return free_slots(schedules, resource.time_step, busy, tz, dt.datetime.now(dt.UTC))
 
 
-def slots_view(clinic_id: str, params: Mapping[str, str]) -> dict[str, Any]:
-    clinic = _clinic(clinic_id)
+def slots_view(store: Store, clinic_id: str, params: Mapping[str, str]) -> dict[str, Any]:
+    clinic = _clinic(store, clinic_id)
     if "resource_id" not in params:
         raise InvalidRequest("resource_id is required")
-    resource = _resource(clinic_id, _integer(params["resource_id"], "resource_id"))
+    resource = _resource(store, clinic_id, _integer(params["resource_id"], "resource_id"))
     first, last = _date(params.get("from"), "from"), _date(params.get("to"), "to")
     if last < first:
         raise InvalidRequest("to is before from")
     if (last - first).days >= MAX_DAYS:
         raise InvalidRequest(f"at most {MAX_DAYS} days at once")
     tz = zone(clinic.timezone)
-    slots = _free(clinic_id, resource, first, last, tz)
+    slots = _free(store, clinic_id, resource, first, last, tz)
     return {"slots": [{"start": _iso(s.start, tz), "end": _iso(s.end, tz)} for s in slots]}
 
 
@@ -159,7 +144,7 @@ def _text(body: Mapping[str, Any], name: str) -> str:
     return value
 
 
-def _patient(body: Mapping[str, Any]) -> dict[str, str]:
+def _patient(body: Mapping[str, Any]) -> dict[str, Any]:
     fields = {name: _text(body, name) for name in PATIENT_FIELDS}
     if not _PHONE.fullmatch(fields["phone"]) or sum(c.isdigit() for c in fields["phone"]) < 5:
         raise InvalidRequest("phone must be a phone number: digits, spaces, +, -, ( and )")
@@ -168,9 +153,9 @@ def _patient(body: Mapping[str, Any]) -> dict[str, str]:
     return fields
 
 
-def book(clinic_id: str, body: Any) -> dict[str, Any]:
+def book(store: Store, clinic_id: str, body: Any) -> dict[str, Any]:
     """Create an order on free slots; of concurrent requests for one slot exactly one wins."""
-    clinic = _clinic(clinic_id)
+    clinic = _clinic(store, clinic_id)
     if not isinstance(body, dict):
         raise InvalidRequest("the body must be a JSON object")
     unknown = sorted(set(body) - BOOKING_FIELDS)
@@ -179,7 +164,7 @@ def book(clinic_id: str, body: Any) -> dict[str, Any]:
     if "resource_id" not in body:
         raise InvalidRequest("resource_id is required")
     portal_id = _integer(body["resource_id"], "resource_id")
-    resource = _resource(clinic_id, portal_id)
+    resource = _resource(store, clinic_id, portal_id)
     raw_start = body.get("reception_datetime")
     if not isinstance(raw_start, str) or not _LOCAL_MINUTE.fullmatch(raw_start):
         raise InvalidRequest("reception_datetime must be local time YYYY-MM-DDTHH:MM")
@@ -197,11 +182,12 @@ def book(clinic_id: str, body: Any) -> dict[str, Any]:
         begins = localize(start, tz).astimezone(dt.UTC)
     except NonexistentLocalTime:
         raise SlotUnavailable(f"{raw_start} does not exist in {clinic.timezone}") from None
-    if not is_free_run(_free(clinic_id, resource, start.date(), start.date(), tz), begins, duration // step, step):
+    free = _free(store, clinic_id, resource, start.date(), start.date(), tz)
+    if not is_free_run(free, begins, duration // step, step):
         raise SlotUnavailable("that time is not free")
 
     now = int(time.time())
-    [order_id] = clinics.allocate_ids(clinic_id, "next_order_id", 1)
+    [order_id] = store.clinics.reserve_order_ids(clinic_id)
     order = Order(
         id=order_id,
         status=OrderStatus.RECEIVED,
@@ -220,31 +206,31 @@ def book(clinic_id: str, body: Any) -> dict[str, Any]:
         if any(wanted.overlaps(interval) for interval in around.values()):
             raise SlotUnavailable("that time was just taken")
 
-    orders.save_new_order(clinic_id, order, tz, nobody_holds_it)
+    store.orders.book(clinic_id, order, tz, nobody_holds_it)
     return order_json(order, tz)
 
 
+def _json_value(codec: Codec, value: Any, tz: ZoneInfo) -> Any:
+    if codec is Codec.DATE:
+        return value.isoformat()
+    if codec is Codec.LOCAL_TIME:
+        return localize(value, tz).isoformat()
+    if codec is Codec.INSTANT:
+        return _iso(dt.datetime.fromtimestamp(value, dt.UTC), tz)
+    if codec is Codec.STATUS:
+        return value.value
+    return value
+
+
 def order_json(order: Order, tz: ZoneInfo) -> dict[str, Any]:
-    reception = localize(order.reception, tz)
-    return {
-        "id": order.id,
-        "status": order.status.value,
-        "status_name": STATUS_NAMES[order.status],
-        "type": 3,
-        "order_date": order.order_date.isoformat(),
-        "resource_id": order.resource_id,
-        "mw_resource_id": order.mw_resource_id,
-        "resource_name": order.resource_name,
-        "reception_datetime": reception.isoformat(),
-        "duration": order.duration,
-        "last_changed": _iso(dt.datetime.fromtimestamp(order.last_changed, dt.UTC), tz),
-        **{name: getattr(order, name) for name in PATIENT_FIELDS},
-    }
+    """The order as the patient sees it: every field of `records.Order`, times in the clinic's zone."""
+    answer = {f.json: _json_value(f.codec, getattr(order, name), tz) for name, f in ORDER_FIELDS}
+    return {**answer, "status_name": STATUS_NAMES[order.status]}
 
 
-def order_view(clinic_id: str, order_id: str) -> dict[str, Any]:
-    clinic = _clinic(clinic_id)
-    order = orders.get_order(clinic_id, _integer(order_id, "order id"))
+def order_view(store: Store, clinic_id: str, order_id: str) -> dict[str, Any]:
+    clinic = _clinic(store, clinic_id)
+    order = store.orders.get(clinic_id, _integer(order_id, "order id"))
     if order is None:
         raise NotFound(f"no order {order_id} in clinic {clinic_id}")
     return order_json(order, zone(clinic.timezone))

@@ -7,8 +7,10 @@ Pure data, no I/O. Dates and times are the clinic's local wall-clock time (naive
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
 from enum import Enum, StrEnum
+from typing import Any
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,30 +102,74 @@ class OrderChange:
     line: int = field(default=0, compare=False)
 
 
-@dataclass(frozen=True, slots=True)
-class Order:
-    """A patient's booking request as stored; `last_changed` is unix seconds, `reception` local."""
+class Codec(Enum):
+    """How an order field's value is kept and written: the model, the export and the portal's JSON follow it."""
 
-    id: int
-    status: OrderStatus
-    order_date: dt.date
-    resource_id: int
-    mw_resource_id: int
-    resource_name: str
-    reception: dt.datetime
-    duration: int
-    last_changed: int
-    user_id: str = ""
-    user_name: str = ""
-    name1: str = ""
-    name2: str = ""
-    name3: str = ""
-    aim: str = ""
-    phone: str = ""
-    city: str = ""
-    address: str = ""
-    email: str = ""
-    comment: str = ""
+    INT = "int"
+    TEXT = "text"
+    STATUS = "status"  # OrderStatus
+    DATE = "date"  # local date
+    LOCAL_TIME = "local_time"  # naive local date-time
+    INSTANT = "instant"  # unix seconds, shown in the clinic's time zone
+
+
+@dataclass(frozen=True, slots=True)
+class OrderField:
+    """What the service knows of one field of an order, besides its name and type."""
+
+    codec: Codec
+    xml: str  # the attribute of the export (the seed's table spelling)
+    json: str  # the key in the portal's JSON
+    patient: tuple[int, bool] | None = None  # typed by the patient: (longest accepted, required)
+    mis_changed: bool = False  # written when an MIS change applies (SPEC section 3, Orders)
+    stored: bool = True
+
+
+def _described(codec: Codec, xml: str, json: str = "", **options: Any) -> dict[str, OrderField]:
+    return {"order": OrderField(codec, xml, json or xml, **options)}
+
+
+def _patient(xml: str, longest: int, required: bool = False) -> dict[str, OrderField]:
+    return _described(Codec.TEXT, xml, patient=(longest, required))
+
+
+ORDER_TYPE_BOOKING = 3  # the seed: bookings are type 3, no other type is exported
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Order:
+    """A patient's booking request as stored; `last_changed` is unix seconds, `reception` local.
+
+    The one declaration of an order's fields, in the export's attribute order (the seed's list):
+    the store's model, the export, the MIS's echo and the portal's JSON are all made from it.
+    """
+
+    id: int = field(metadata=_described(Codec.INT, "id"))
+    status: OrderStatus = field(metadata=_described(Codec.STATUS, "status", mis_changed=True))
+    user_id: str = field(default="", metadata=_patient("user_id", 64))
+    user_name: str = field(default="", metadata=_patient("user_name", 200))
+    order_date: dt.date = field(metadata=_described(Codec.DATE, "order_date"))
+    mw_resource_id: int = field(metadata=_described(Codec.INT, "mw_resource_id", mis_changed=True))
+    # The portal's id and name of mw_resource_id: an MIS moving the order moves them too.
+    resource_name: str = field(metadata=_described(Codec.TEXT, "resource_name", mis_changed=True))
+    resource_id: int = field(metadata=_described(Codec.INT, "resource_id", mis_changed=True))
+    reception: dt.datetime = field(metadata=_described(Codec.LOCAL_TIME, "reception_datetime", mis_changed=True))
+    duration: int = field(metadata=_described(Codec.INT, "duration", mis_changed=True))
+    type: int = field(default=ORDER_TYPE_BOOKING, metadata=_described(Codec.INT, "type", stored=False))
+    name1: str = field(default="", metadata=_patient("name1", 100, required=True))
+    name2: str = field(default="", metadata=_patient("name2", 100))
+    name3: str = field(default="", metadata=_patient("name3", 100))
+    aim: str = field(default="", metadata=_patient("aim", 500))
+    phone: str = field(default="", metadata=_patient("phone", 32, required=True))
+    city: str = field(default="", metadata=_patient("city", 100))
+    address: str = field(default="", metadata=_patient("address", 300))
+    email: str = field(default="", metadata=_patient("email", 254))
+    comment: str = field(default="", metadata=_patient("comment", 1000))
+    last_changed: int = field(metadata=_described(Codec.INSTANT, "LastChangedOn", "last_changed", mis_changed=True))
+
+
+ORDER_FIELDS: tuple[tuple[str, OrderField], ...] = tuple((f.name, f.metadata["order"]) for f in fields(Order))
+PATIENT_FIELDS: dict[str, tuple[int, bool]] = {name: f.patient for name, f in ORDER_FIELDS if f.patient}
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,17 +180,17 @@ class Clinic:
     enabled: bool = True
 
 
+SyncedRecord = Group | Resource | Schedule | Appointment
+
+
 @dataclass(frozen=True, slots=True)
 class Document:
-    """A validated MediExchange document. A section that was absent is None."""
+    """A validated MediExchange document: the records of each section sent, by section name
+    (`protocol.sections` says which; a section that was absent is missing)."""
 
     client_key: str
-    groups: tuple[Group, ...] | None = None
-    resources: tuple[Resource, ...] | None = None
-    schedules: tuple[Schedule, ...] | None = None
-    appointments: tuple[Appointment, ...] | None = None
+    sections: Mapping[str, tuple[Any, ...]] = field(default_factory=dict)
     sync_mode: SyncMode = SyncMode.DIFF
-    orders: tuple[OrderChange, ...] | None = None
     warnings: tuple[Issue, ...] = ()
 
 
@@ -168,13 +214,18 @@ class OrdersReport:
 
 @dataclass(frozen=True, slots=True)
 class ImportReport:
-    """The answer to one import; a section that was not sent is None."""
+    """The answer to one import: a report per synced section sent (by section name), and the orders'."""
 
     import_id: str
-    groups: SectionReport | None = None
-    resources: SectionReport | None = None
-    schedules: SectionReport | None = None
-    appointments: SectionReport | None = None
+    sections: Mapping[str, SectionReport] = field(default_factory=dict)
     sync_mode: SyncMode = SyncMode.DIFF
     orders: OrdersReport | None = None
     warnings: tuple[Issue, ...] = ()
+
+    @property
+    def written(self) -> int:
+        return sum(s.written for s in self.sections.values())
+
+    @property
+    def deleted(self) -> int:
+        return sum(s.deleted for s in self.sections.values())

@@ -6,6 +6,8 @@ to delete so that the stored set becomes what the document asks for, and what ea
 
 from __future__ import annotations
 
+import dataclasses
+import datetime as dt
 import hashlib
 import json
 from collections.abc import Iterable, Mapping
@@ -13,7 +15,8 @@ from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any
 
-from mediexchange.records import Document, Issue, Order, OrderChange, OrderStatus
+from mediexchange.protocol.sections import APPOINTMENTS, RESOURCES, SCHEDULES, Section
+from mediexchange.records import Document, Issue, Order, OrderChange, OrderStatus, SyncedRecord
 
 
 def canonical_json(content: Mapping[str, Any]) -> str:
@@ -24,6 +27,39 @@ def canonical_json(content: Mapping[str, Any]) -> str:
 def digest_of(canonical: str) -> str:
     """A stable fingerprint of canonical content: equal content, equal hash."""
     return hashlib.sha256(canonical.encode()).hexdigest()[:32]
+
+
+def _encode(value: Any) -> Any:
+    if isinstance(value, dt.date):  # dates and date-times alike
+        return value.isoformat()
+    if isinstance(value, tuple):
+        return [_encode(v) for v in value]
+    if dataclasses.is_dataclass(value):
+        return [_encode(getattr(value, f.name)) for f in dataclasses.fields(value)]
+    return value
+
+
+def content(record: SyncedRecord) -> dict[str, Any]:
+    """The canonical content of a record: every field but its line, nested records as lists."""
+    return {f.name: _encode(getattr(record, f.name)) for f in dataclasses.fields(record) if f.name != "line"}
+
+
+@dataclass(frozen=True, slots=True)
+class Desired:
+    """A record as the import wants it stored: its key, its canonical content and that content's hash."""
+
+    key: str
+    canonical: str
+    digest: str
+    record: SyncedRecord
+
+
+def desired(section: Section[Any], records: Iterable[SyncedRecord]) -> dict[str, Desired]:
+    result = {}
+    for record in records:
+        key, text = section.key(record), canonical_json(content(record))
+        result[key] = Desired(key, text, digest_of(text), record)
+    return result
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,13 +122,13 @@ def reference_warnings(document: Document, group_ids: Iterable[int], resource_id
     groups, resources = set(group_ids), set(resource_ids)
     warnings = [
         Issue("unknown_group", f"group_id {r.group_id} is not a known resource group", r.line, "Resources", str(r.id))
-        for r in document.resources or ()
+        for r in RESOURCES.of(document) or ()
         if r.group_id is not None and r.group_id not in groups
     ]
-    for section, records in (("Schedules", document.schedules or ()), ("Appointments", document.appointments or ())):
-        for record in records:
+    by_resource: tuple[Section[Any], ...] = (SCHEDULES, APPOINTMENTS)
+    for section in by_resource:
+        for record in section.of(document) or ():
             if record.resource_id not in resources:
-                record_id = record.key if hasattr(record, "key") else str(record.id)
                 message = f"resource_id {record.resource_id} is not a known resource"
-                warnings.append(Issue("unknown_resource", message, record.line, section, record_id))
+                warnings.append(Issue("unknown_resource", message, record.line, section.name, section.key(record)))
     return warnings

@@ -1,4 +1,5 @@
-"""HTTP adapters shared by the functions: request bodies as bytes, XML answers, one error map."""
+"""HTTP adapters shared by the functions: the store made on first use, request bodies as bytes, XML
+answers, and the one map from the service's errors to HTTP answers."""
 
 from __future__ import annotations
 
@@ -19,21 +20,61 @@ from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.utilities.data_classes.common import BaseProxyEvent
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from mediexchange.config import settings
+from mediexchange.config import ConfigurationError, Settings
 from mediexchange.errors import (
+    AdminError,
     BadRequest,
+    ImportInProgress,
     Internal,
     InvalidRequest,
     NotFound,
     ServiceError,
+    SlotUnavailable,
     StoreUnavailable,
     TooLarge,
+    UnknownClientKey,
     UnsupportedMediaType,
 )
 from mediexchange.protocol.writing import error_result, serialize
-from mediexchange.store.batch import is_transient
+from mediexchange.store import Store
 
 logger = Logger(service="mediexchange")
+
+# The HTTP status of each error (a subclass answers as its nearest listed base).
+HTTP_STATUS: dict[type[ServiceError], int] = {
+    BadRequest: 400,
+    AdminError: 400,
+    UnknownClientKey: 403,
+    NotFound: 404,
+    ImportInProgress: 409,
+    SlotUnavailable: 409,
+    TooLarge: 413,
+    UnsupportedMediaType: 415,
+    Internal: 500,
+    StoreUnavailable: 503,
+}
+
+
+def http_status(exc: ServiceError) -> int:
+    return next((HTTP_STATUS[kind] for kind in type(exc).__mro__ if kind in HTTP_STATUS), 400)
+
+
+_store: Store | None = None
+
+
+def store() -> Store:
+    """The store of this process, made from the environment's settings on the first request that needs it."""
+    global _store
+    if _store is None:
+        _store = Store(Settings.from_env())
+    return _store
+
+
+def use_store(replacement: Store | None) -> None:
+    """Serve from `replacement` (tests, the local server); None makes the next request build one anew."""
+    global _store
+    _store = replacement
+
 
 FORM = "application/x-www-form-urlencoded"
 MULTIPART = "multipart/form-data"
@@ -48,7 +89,7 @@ def xml_response(status: int, body: bytes, encoding: str = "utf-8", retry_after:
 
 def raw_body(event: BaseProxyEvent, limit: int | None = None) -> bytes:
     """The request body as the client sent it, gzip inflated, never decoded to text."""
-    limit = limit or settings.max_document_bytes
+    limit = limit or store().settings.max_document_bytes
     declared = (event.headers.get("content-length") or "").strip()
     if declared.isdigit() and int(declared) > limit:  # refused before the body is looked at
         raise TooLarge(f"the request body is larger than {limit} bytes")
@@ -154,7 +195,8 @@ def _resolver(render: ErrorRenderer, **options: Any) -> APIGatewayRestResolver:
 
     @app.exception_handler(ServiceError)  # type: ignore[untyped-decorator]
     def refused(exc: ServiceError) -> Response[Any]:
-        logger.info("request refused", extra={"status": exc.status, "code": exc.code, "problems": len(exc.issues)})
+        extra = {"status": http_status(exc), "code": exc.code, "problems": len(exc.issues)}
+        logger.info("request refused", extra=extra)
         return render(exc)
 
     @app.not_found
@@ -163,12 +205,10 @@ def _resolver(render: ErrorRenderer, **options: Any) -> APIGatewayRestResolver:
 
     @app.exception_handler(Exception)  # type: ignore[untyped-decorator]
     def internal(exc: Exception) -> Response[Any]:
-        if is_transient(exc):
-            logger.warning("store unavailable", extra={"error_type": type(exc).__name__})
-            return render(
-                StoreUnavailable("the store is busy; nothing accepted was lost, try again later", retry_after=5)
-            )
-        log_bug(exc)
+        if isinstance(exc, ConfigurationError):  # the deployment's mistake: say which setting, once per request
+            logger.error("bad configuration", extra={"problem": str(exc)})
+        else:
+            log_bug(exc)
         request_id = app.current_event.request_context.request_id
         return render(Internal(f"internal error; quote request id {request_id} to support"))
 
@@ -180,7 +220,7 @@ def xml_resolver(result_root: str) -> APIGatewayRestResolver:
 
     def render(exc: ServiceError) -> Response[Any]:
         body = serialize(error_result(result_root, exc.code, exc.issues))
-        return xml_response(exc.status, body, retry_after=exc.retry_after)
+        return xml_response(http_status(exc), body, retry_after=exc.retry_after)
 
     return _resolver(render)
 
@@ -195,7 +235,7 @@ def json_resolver() -> APIGatewayRestResolver:
     def render(exc: ServiceError) -> Response[Any]:
         headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after is not None else None
         body = to_json({"error": {"code": exc.code, "message": exc.message}})
-        return Response(exc.status, "application/json", body, headers)
+        return Response(http_status(exc), "application/json", body, headers)
 
     app = _resolver(render, serializer=to_json)
 

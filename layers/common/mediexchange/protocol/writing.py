@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from lxml import etree
 
-from mediexchange.records import ImportReport, Issue, Order, SectionReport
+from mediexchange.protocol.sections import ORDERS, SYNCED, Applies
+from mediexchange.records import ORDER_FIELDS, Codec, ImportReport, Issue, Order
 from mediexchange.timeutil import from_epoch
 
 DATE = "%d.%m.%Y"
 DATETIME = "%d.%m.%Y %H:%M:%S"
-ORDER_TYPE_BOOKING = 3  # the seed: bookings are type 3, no other type is exported
 
 
 def serialize(root: etree._Element, encoding: str = "utf-8") -> bytes:
@@ -37,21 +38,20 @@ def error_result(root_name: str, code: str, issues: Sequence[Issue]) -> etree._E
 
 def import_result(report: ImportReport) -> etree._Element:
     root = etree.Element("ImportResult", status="ok", import_id=report.import_id)
-    sections: list[tuple[str, SectionReport | None]] = [
-        ("ResourceGroups", report.groups),
-        ("Resources", report.resources),
-        ("Schedules", report.schedules),
-    ]
-    for name, section in sections:
-        if section is not None:
-            _counts(etree.SubElement(root, name), section)
-    if report.appointments is not None:
-        _counts(etree.SubElement(root, "Appointments", mode=report.sync_mode.value), report.appointments)
+    for section in SYNCED:
+        counts = report.sections.get(section.name)
+        if counts is None:
+            continue
+        element = etree.SubElement(root, section.name)
+        if section.applies is Applies.SYNC_MODE:
+            element.set("mode", report.sync_mode.value)
+        for name in ("received", "written", "deleted"):
+            element.set(name, str(getattr(counts, name)))
     if report.orders is not None:
         orders = report.orders
         element = etree.SubElement(
             root,
-            "Orders",
+            ORDERS.name,
             received=str(orders.received),
             updated=str(len(orders.updated)),
             unchanged=str(len(orders.unchanged)),
@@ -75,7 +75,7 @@ def accepted_result(import_id: str) -> etree._Element:
     return etree.Element("ImportResult", status="accepted", import_id=import_id)
 
 
-def import_status(entries: Iterable[tuple[str, str, str, bytes | None]]) -> etree._Element:
+def status_document(entries: Iterable[tuple[str, str, str, bytes | None]]) -> etree._Element:
     """ImportStatus: (import_id, received_at, state, ImportResult XML once finished) newest first."""
     root = etree.Element("ImportStatus", status="ok")
     for import_id, received_at, state, result in entries:
@@ -85,42 +85,23 @@ def import_status(entries: Iterable[tuple[str, str, str, bytes | None]]) -> etre
     return root
 
 
-def _counts(element: etree._Element, section: SectionReport) -> None:
-    element.set("received", str(section.received))
-    element.set("written", str(section.written))
-    element.set("deleted", str(section.deleted))
+def _xml_value(codec: Codec, value: Any, tz: ZoneInfo) -> str:
+    if codec is Codec.DATE:
+        return str(value.strftime(DATE))
+    if codec is Codec.LOCAL_TIME:
+        return str(value.strftime(DATETIME))
+    if codec is Codec.INSTANT:
+        return from_epoch(value, tz).strftime(DATETIME)
+    if codec is Codec.STATUS:
+        return str(value.value)
+    return str(value)
 
 
 def export_document(client_key: str, orders: Iterable[Order], tz: ZoneInfo) -> etree._Element:
     root = etree.Element("MediExchange", ClientKey=client_key)
-    container = etree.SubElement(root, "Orders")
+    container = etree.SubElement(root, ORDERS.name)
     for order in orders:
-        # Attribute names and their order are exactly the seed's list.
-        etree.SubElement(
-            container,
-            "o",
-            {
-                "id": str(order.id),
-                "status": str(order.status.value),
-                "user_id": order.user_id,
-                "user_name": order.user_name,
-                "order_date": order.order_date.strftime(DATE),
-                "mw_resource_id": str(order.mw_resource_id),
-                "resource_name": order.resource_name,
-                "resource_id": str(order.resource_id),
-                "reception_datetime": order.reception.strftime(DATETIME),
-                "duration": str(order.duration),
-                "type": str(ORDER_TYPE_BOOKING),
-                "name1": order.name1,
-                "name2": order.name2,
-                "name3": order.name3,
-                "aim": order.aim,
-                "phone": order.phone,
-                "city": order.city,
-                "address": order.address,
-                "email": order.email,
-                "comment": order.comment,
-                "LastChangedOn": from_epoch(order.last_changed, tz).strftime(DATETIME),
-            },
-        )
+        # Attribute names and their order are exactly the seed's list (records.Order declares them).
+        attributes = {f.xml: _xml_value(f.codec, getattr(order, name), tz) for name, f in ORDER_FIELDS}
+        etree.SubElement(container, ORDERS.tag, attributes)
     return root

@@ -1,1 +1,40 @@
-"""DynamoDB: the PynamoDB models and the batched, retried, conditional writes over them."""
+"""The store: everything the use cases keep, behind one object. DynamoDB (through PynamoDB and boto3),
+S3 for raw documents and SQS for background imports; no item layout or client leaves this package.
+
+    store = Store(Settings.from_env())
+    store.clinics.for_key(key); store.records.hashes(clinic_id, SCHEDULES); store.orders.change(...)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from mediexchange.config import Settings
+from mediexchange.store.backend import RETRY, Backend, RetryPolicy
+from mediexchange.store.clinics import Clinics
+from mediexchange.store.imports import ImportLog
+from mediexchange.store.models import describe
+from mediexchange.store.orders import Orders
+from mediexchange.store.synced import SyncedRecords
+
+__all__ = ["Store"]
+
+
+class Store:
+    def __init__(self, settings: Settings, retry: RetryPolicy = RETRY) -> None:
+        self.settings = settings
+        self._backend = Backend(settings, retry)
+        self.clinics = Clinics(self._backend)
+        self.records = SyncedRecords(self._backend)
+        self.orders = Orders(self._backend)
+        self.imports = ImportLog(self._backend)
+
+    def schema(self) -> dict[str, dict[str, Any]]:
+        """{table name: keys, indexes, key attribute types} as the store's models expect them."""
+        return describe(self._backend.tables)
+
+    def instrument(self, event: str, handler: Callable[..., Any]) -> None:
+        """Register a botocore event handler (`before-call.dynamodb.BatchWriteItem`, `before-call.*.*`, ...)
+        on every client the store uses: how tests inject faults and the benchmark counts calls."""
+        self._backend.instrument(event, handler)

@@ -1,101 +1,37 @@
-"""The bulk write path: BatchWriteItem, 25 items a call, several calls at once, retried with backoff.
+"""The bulk paths: BatchWriteItem (25 items a call) and BatchGetItem (100 keys a call), several calls
+at once, retried with backoff.
 
-PynamoDB's own batch writer resends unprocessed items at once, with no backoff; under throttling
-that only burns capacity. Here each chunk's `UnprocessedItems` and throttling errors are retried
-with exponential backoff and full jitter, and a chunk that never drains fails the whole write.
+botocore retries a refused call but not a partial answer (`UnprocessedItems`, `UnprocessedKeys`), and
+PynamoDB's own batch writer resends those at once, with no backoff: under throttling that only burns
+capacity. Here one loop retries both, with exponential backoff and full jitter (botocore's own
+retries are off for these calls), and a chunk that never drains fails the whole call.
 """
 
 from __future__ import annotations
 
-import random
 import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from functools import lru_cache
 from itertools import islice
 from typing import Any, TypeVar
 
-import boto3
-from botocore.config import Config
-from botocore.exceptions import ClientError, HTTPClientError
-from botocore.exceptions import ConnectionError as StoreConnectionError
+from botocore.exceptions import ClientError
 
-from mediexchange.config import settings
-from mediexchange.errors import StoreUnavailable
+from mediexchange.store.backend import RETRY, RETRYABLE_CODES, UNREACHABLE, RetryPolicy, busy
 
-BATCH_SIZE = 25  # DynamoDB's limit per BatchWriteItem
-MAX_ATTEMPTS = 8
-BASE_DELAY = 0.05
-MAX_DELAY = 5.0
-RETRYABLE_CODES = frozenset(
-    {
-        "ProvisionedThroughputExceededException",
-        "ThrottlingException",
-        "RequestLimitExceeded",
-        "InternalServerError",
-        "ServiceUnavailable",
-    }
-)
+WRITE_BATCH = 25  # DynamoDB's limit per BatchWriteItem
+GET_BATCH = 100  # DynamoDB's limit per BatchGetItem
 
-# Timeouts and broken connections (not botocore's other errors, such as invalid parameters: bugs).
-UNREACHABLE = (StoreConnectionError, HTTPClientError)
-
-WriteRequest = dict[str, Any]
+Item = dict[str, Any]
 T = TypeVar("T")
 
 
-@lru_cache(maxsize=1)
-def dynamodb_client() -> Any:
-    config = Config(retries={"mode": "standard", "max_attempts": 3}, max_pool_connections=32)
-    return boto3.client("dynamodb", region_name=settings.region, endpoint_url=settings.endpoint_url, config=config)
-
-
-def put_request(item: dict[str, Any]) -> WriteRequest:
+def put_request(item: Item) -> Item:
     return {"PutRequest": {"Item": item}}
 
 
-def delete_request(key: dict[str, Any]) -> WriteRequest:
+def delete_request(key: Item) -> Item:
     return {"DeleteRequest": {"Key": key}}
-
-
-def is_transient(exc: BaseException) -> bool:
-    """A store failure that waiting may cure (throttling, timeouts, the service's own errors)."""
-    cause = getattr(exc, "cause", None) or exc  # PynamoDB wraps the botocore error
-    if isinstance(cause, ClientError):
-        return cause.response.get("Error", {}).get("Code") in RETRYABLE_CODES
-    return isinstance(cause, UNREACHABLE)
-
-
-def backoff(attempt: int, rand: Callable[[], float] = random.random) -> float:
-    """Full jitter: a random delay up to an exponentially growing cap."""
-    return rand() * min(MAX_DELAY, BASE_DELAY * 2.0**attempt)
-
-
-def write_all(
-    table: str,
-    requests: Iterable[WriteRequest],
-    *,
-    client: Any = None,
-    parallelism: int | None = None,
-    sleep: Callable[[float], None] | None = None,
-) -> int:
-    """Write every request; returns the number of BatchWriteItem calls made. Raises StoreUnavailable.
-
-    `requests` is read as the batches go out, at most two batches per worker ahead.
-    """
-    client = client or dynamodb_client()
-    pause = sleep or time.sleep
-    workers = parallelism or settings.write_parallelism
-    calls = 0
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        running: set[Future[int]] = set()
-        for chunk in batched(requests, BATCH_SIZE):
-            if len(running) >= 2 * workers:
-                done, running = wait(running, return_when=FIRST_COMPLETED)
-                calls += sum(future.result() for future in done)
-            running.add(pool.submit(_write_chunk, client, table, list(chunk), pause))
-        calls += sum(future.result() for future in running)
-    return calls
 
 
 def batched(items: Iterable[T], size: int) -> Iterator[tuple[T, ...]]:
@@ -104,21 +40,82 @@ def batched(items: Iterable[T], size: int) -> Iterator[tuple[T, ...]]:
         yield chunk
 
 
-def _write_chunk(client: Any, table: str, chunk: list[WriteRequest], sleep: Callable[[float], None]) -> int:
-    pending, calls = chunk, 0
-    for attempt in range(MAX_ATTEMPTS):
+def drain(
+    send: Callable[[Any], tuple[list[Item], Any]],
+    request: Any,
+    retry: RetryPolicy = RETRY,
+    sleep: Callable[[float], None] = time.sleep,
+) -> tuple[list[Item], int]:
+    """Send a batch request until nothing is left unprocessed: `send(request)` answers (items it
+    returned, what is left of the request). Returns every item returned and the number of calls."""
+    found: list[Item] = []
+    for attempt in range(retry.bulk_attempts):
         if attempt:
-            sleep(backoff(attempt))
-        calls += 1
+            sleep(retry.backoff(attempt))
         try:
-            response = client.batch_write_item(RequestItems={table: pending})
+            items, request = send(request)
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") not in RETRYABLE_CODES:
                 raise
             continue
         except UNREACHABLE:  # connection errors and timeouts: the same request may be resent safely
             continue
-        pending = response.get("UnprocessedItems", {}).get(table, [])
-        if not pending:
-            return calls
-    raise StoreUnavailable("the store is busy; nothing accepted was lost, send the document again later", retry_after=5)
+        found += items
+        if not request:
+            return found, attempt + 1
+    raise busy()
+
+
+def write_all(
+    client: Any,
+    table: str,
+    requests: Iterable[Item],
+    parallelism: int,
+    retry: RetryPolicy = RETRY,
+    sleep: Callable[[float], None] = time.sleep,
+) -> int:
+    """Write every request; returns the number of BatchWriteItem calls made. Raises StoreUnavailable.
+
+    `requests` is read as the batches go out, at most two batches per worker ahead: a big clinic's
+    10^5 items never sit in memory at once.
+    """
+
+    def send(pending: list[Item]) -> tuple[list[Item], list[Item]]:
+        response = client.batch_write_item(RequestItems={table: pending})
+        return [], response.get("UnprocessedItems", {}).get(table, [])
+
+    def write(chunk: tuple[Item, ...]) -> int:
+        return drain(send, list(chunk), retry, sleep)[1]
+
+    calls = 0
+    with ThreadPoolExecutor(max_workers=parallelism) as pool:
+        running: set[Future[int]] = set()
+        for chunk in batched(requests, WRITE_BATCH):
+            if len(running) >= 2 * parallelism:
+                done, running = wait(running, return_when=FIRST_COMPLETED)
+                calls += sum(future.result() for future in done)
+            running.add(pool.submit(write, chunk))
+        calls += sum(future.result() for future in running)
+    return calls
+
+
+def get_all(
+    client: Any,
+    table: str,
+    keys: list[Item],
+    projection: str,
+    parallelism: int,
+    retry: RetryPolicy = RETRY,
+) -> list[Item]:
+    """Every item of the given keys that exists, strongly consistent, with the projected attributes."""
+
+    def send(request: Item) -> tuple[list[Item], Item]:
+        response = client.batch_get_item(RequestItems=request)
+        return response["Responses"].get(table, []), response.get("UnprocessedKeys") or {}
+
+    def fetch(chunk: tuple[Item, ...]) -> list[Item]:
+        request = {table: {"Keys": list(chunk), "ProjectionExpression": projection, "ConsistentRead": True}}
+        return drain(send, request, retry)[0]
+
+    with ThreadPoolExecutor(max_workers=parallelism) as pool:
+        return [item for items in pool.map(fetch, batched(keys, GET_BATCH)) for item in items]

@@ -12,21 +12,20 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
-from pynamodb.connection import Connection
 from pynamodb.exceptions import DoesNotExist, TransactWriteError
 from pynamodb.transactions import TransactWrite
 
-from mediexchange.config import settings
-from mediexchange.errors import StoreUnavailable
 from mediexchange.records import Order
 from mediexchange.slots import Interval, local_interval
+from mediexchange.store.backend import Backend, busy
+from mediexchange.store.batch import put_request, write_all
 from mediexchange.store.models import HoldDayModel
 from mediexchange.sync import holds_slot
 
-MAX_ATTEMPTS = 8
 ONE_DAY = dt.timedelta(days=1)
 
 DayKey = tuple[int, dt.date]  # (MIS resource id, local date)
+Check = Callable[[dict[int, Interval]], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,79 +59,94 @@ def _intervals(model: HoldDayModel) -> dict[int, Interval]:
     }
 
 
-def _read_day(clinic_id: str, key: DayKey) -> HoldDayModel:
-    partition, day = _partition(clinic_id, key[0]), key[1].isoformat()
-    try:
-        return HoldDayModel.get(partition, day, consistent_read=True)
-    except DoesNotExist:
-        return HoldDayModel(partition, day, holds={}, version=0)
-
-
-def held(clinic_id: str, mis_resource_id: int, first_day: dt.date, last_day: dt.date) -> dict[int, Interval]:
-    """{order id: interval} of every hold that can touch the given days, strongly consistent."""
-    # From the day before: a hold that starts late in the evening reaches past midnight.
-    condition = HoldDayModel.day.between((first_day - ONE_DAY).isoformat(), last_day.isoformat())
-    found: dict[int, Interval] = {}
-    for model in HoldDayModel.query(_partition(clinic_id, mis_resource_id), condition, consistent_read=True):
-        found.update(_intervals(model))
-    return found
-
-
 class OrderChanged(Exception):
     """The order's own condition failed: someone changed it after it was read."""
 
 
-def commit(
-    clinic_id: str,
-    before: Hold | None,
-    after: Hold | None,
-    write_order: Callable[[TransactWrite], None],
-    check: Callable[[dict[int, Interval]], None] | None = None,
-) -> None:
-    """Write an order (by `write_order`, first in the transaction) and move its hold, atomically.
+class HoldDays:
+    def __init__(self, backend: Backend) -> None:
+        self.backend = backend
+        self.model = backend.tables.holds
 
-    `check` sees the other holds around the new one on every attempt and may raise to refuse.
-    Raises OrderChanged if the order's own condition failed.
-    """
-    for _ in range(MAX_ATTEMPTS):
-        keys = {h.key for h in (before, after) if h} | (
-            {(after.mis_resource_id, after.day - ONE_DAY)} if after else set()
-        )
-        days = {key: _read_day(clinic_id, key) for key in keys}
-        if after is not None and check is not None:
-            around = _intervals(days[(after.mis_resource_id, after.day - ONE_DAY)]) | _intervals(days[after.key])
-            around.pop(after.order_id, None)
-            check(around)
-        connection = Connection(region=settings.region, host=settings.endpoint_url)
+    def _read_day(self, clinic_id: str, key: DayKey) -> HoldDayModel:
+        partition, day = _partition(clinic_id, key[0]), key[1].isoformat()
         try:
-            with TransactWrite(connection=connection) as transaction:
-                write_order(transaction)
-                for key, model in days.items():
-                    _write_day(transaction, model, key, before, after)
-        except TransactWriteError as exc:
-            reasons = exc.cancellation_reasons or []
-            if reasons and reasons[0] is not None and reasons[0].code == "ConditionalCheckFailed":
-                raise OrderChanged() from None
-            if exc.cause_response_code != "TransactionCanceledException":
-                raise
-            continue  # a day changed under us
-        return
-    raise StoreUnavailable("the resource's schedule is changing too fast; try again", retry_after=1)
+            return self.model.get(partition, day, consistent_read=True)
+        except DoesNotExist:
+            return self.model(partition, day, holds={}, version=0)
 
+    def held(self, clinic_id: str, mis_resource_id: int, first_day: dt.date, last_day: dt.date) -> dict[int, Interval]:
+        """{order id: interval} of every hold that can touch the given days, strongly consistent."""
+        # From the day before: a hold that starts late in the evening reaches past midnight.
+        condition = self.model.day.between((first_day - ONE_DAY).isoformat(), last_day.isoformat())
+        found: dict[int, Interval] = {}
+        for model in self.model.query(_partition(clinic_id, mis_resource_id), condition, consistent_read=True):
+            found.update(_intervals(model))
+        return found
 
-def _write_day(
-    transaction: TransactWrite, model: HoldDayModel, key: DayKey, before: Hold | None, after: Hold | None
-) -> None:
-    """Rewrite the day if its holds change, else only check that it did not change since read."""
-    seen = int(model.version or 0)
-    unchanged = HoldDayModel.version == seen if seen else HoldDayModel.version.does_not_exist()
-    holds = dict(model.holds or {})
-    if before is not None and before.key == key:
-        holds.pop(str(before.order_id), None)
-    if after is not None and after.key == key:
-        holds[str(after.order_id)] = [int(after.interval.start.timestamp()), int(after.interval.end.timestamp())]
-    if holds == (model.holds or {}):
-        transaction.condition_check(HoldDayModel, model.pk, model.day, condition=unchanged)
-    else:
-        model.holds, model.version = holds, seen + 1
-        transaction.save(model, condition=unchanged)
+    def commit(
+        self,
+        clinic_id: str,
+        before: Hold | None,
+        after: Hold | None,
+        write_order: Callable[[TransactWrite], None],
+        check: Check | None = None,
+    ) -> None:
+        """Write an order (by `write_order`, first in the transaction) and move its hold, atomically.
+
+        `check` sees the other holds around the new one on every attempt and may raise to refuse.
+        Raises OrderChanged if the order's own condition failed.
+        """
+        for _ in range(self.backend.retry.conflict_attempts):
+            keys = {h.key for h in (before, after) if h} | (
+                {(after.mis_resource_id, after.day - ONE_DAY)} if after else set()
+            )
+            days = {key: self._read_day(clinic_id, key) for key in keys}
+            if after is not None and check is not None:
+                around = _intervals(days[(after.mis_resource_id, after.day - ONE_DAY)]) | _intervals(days[after.key])
+                around.pop(after.order_id, None)
+                check(around)
+            try:
+                with TransactWrite(connection=self.backend.transactions()) as transaction:
+                    write_order(transaction)
+                    for key, model in days.items():
+                        self._write_day(transaction, model, key, before, after)
+            except TransactWriteError as exc:
+                reasons = exc.cancellation_reasons or []
+                if reasons and reasons[0] is not None and reasons[0].code == "ConditionalCheckFailed":
+                    raise OrderChanged() from None
+                if exc.cause_response_code != "TransactionCanceledException":
+                    raise
+                continue  # a day changed under us
+            return
+        raise busy()
+
+    def _write_day(
+        self, transaction: TransactWrite, model: HoldDayModel, key: DayKey, before: Hold | None, after: Hold | None
+    ) -> None:
+        """Rewrite the day if its holds change, else only check that it did not change since read."""
+        seen = int(model.version or 0)
+        unchanged = self.model.version == seen if seen else self.model.version.does_not_exist()
+        holds = dict(model.holds or {})
+        if before is not None and before.key == key:
+            holds.pop(str(before.order_id), None)
+        if after is not None and after.key == key:
+            holds[str(after.order_id)] = [int(after.interval.start.timestamp()), int(after.interval.end.timestamp())]
+        if holds == (model.holds or {}):
+            transaction.condition_check(self.model, model.pk, model.day, condition=unchanged)
+        else:
+            model.holds, model.version = holds, seen + 1
+            transaction.save(model, condition=unchanged)
+
+    def add_all(self, clinic_id: str, holds: list[Hold]) -> None:
+        """Holds of orders loaded in bulk (see Orders.load), written without conditions."""
+        days: dict[DayKey, dict[str, list[int]]] = {}
+        for hold in holds:
+            day = days.setdefault(hold.key, {})
+            day[str(hold.order_id)] = [int(hold.interval.start.timestamp()), int(hold.interval.end.timestamp())]
+        items = [
+            put_request(self.model(_partition(clinic_id, resource), day.isoformat(), holds=held, version=1).serialize())
+            for (resource, day), held in days.items()
+        ]
+        settings = self.backend.settings
+        write_all(self.backend.bulk, settings.holds_table, items, settings.store_parallelism, self.backend.retry)

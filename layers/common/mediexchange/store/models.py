@@ -9,11 +9,18 @@
 * Orders: patients' booking requests; the `by_last_changed` index serves the export window.
 * Holds: the time the orders of one resource hold on one day, the unit of booking concurrency.
 * Imports: every document a clinic sent, its state and its answer (status.php); raw documents in S3.
+
+The classes here name no table and no endpoint: `bind` makes subclasses for one store's settings,
+so two stores (a test's and the next test's) never share a table name or a connection.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
 from pynamodb.attributes import (
+    Attribute,
     BinaryAttribute,
     BooleanAttribute,
     JSONAttribute,
@@ -25,21 +32,13 @@ from pynamodb.attributes import (
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 
-from mediexchange.config import settings
+from mediexchange.config import Settings
+from mediexchange.records import ORDER_FIELDS, Codec
 
-
-class _Meta:
-    region = settings.region
-    host = settings.endpoint_url
-    # Conditional and single-item calls; the bulk path retries with backoff of its own (store.batch).
-    max_retry_attempts = 3
-    base_backoff_ms = 50
+M = TypeVar("M", bound=Model)
 
 
 class ClinicModel(Model):
-    class Meta(_Meta):
-        table_name = settings.clinics_table
-
     clinic_id = UnicodeAttribute(hash_key=True)
     name = UnicodeAttribute()
     timezone = UnicodeAttribute()
@@ -53,9 +52,6 @@ class ClinicModel(Model):
 
 
 class ClientKeyModel(Model):
-    class Meta(_Meta):
-        table_name = settings.client_keys_table
-
     key_hash = UnicodeAttribute(hash_key=True)
     clinic_id = UnicodeAttribute()
     created_at = NumberAttribute()
@@ -71,23 +67,19 @@ class ByResourceIndex(GlobalSecondaryIndex["RecordModel"]):
 
 
 class RecordModel(Model):
-    class Meta(_Meta):
-        table_name = settings.records_table
+    """The item layout itself is written by `store.synced` (bulk writes go around PynamoDB)."""
 
     pk = UnicodeAttribute(hash_key=True)
     sk = UnicodeAttribute(range_key=True)
     h = UnicodeAttribute()  # content hash
     d = UnicodeAttribute()  # content as canonical JSON
     rk = UnicodeAttribute(null=True)  # clinic#MIS resource id, for schedules and appointments
-    at = UnicodeAttribute(null=True)  # local date or start time, sortable
+    at = UnicodeAttribute(null=True)  # kind code#local date or start time, sortable
     by_resource = ByResourceIndex()
 
 
 class ResourceIdentityModel(Model):
     """The portal's stable id of an MIS resource; kept when the resource is dropped, never reused."""
-
-    class Meta(_Meta):
-        table_name = settings.records_table
 
     pk = UnicodeAttribute(hash_key=True)  # clinic#RID
     sk = UnicodeAttribute(range_key=True)  # MIS resource id
@@ -103,32 +95,27 @@ class ByLastChangedIndex(GlobalSecondaryIndex["OrderModel"]):
     last_changed = NumberAttribute(range_key=True)
 
 
+def _order_attribute(codec: Codec, typed_by_patient: bool) -> Attribute[Any]:
+    if codec in (Codec.INT, Codec.STATUS, Codec.INSTANT):
+        return NumberAttribute()
+    # Dates and local times as ISO text; what a patient may leave out is stored empty.
+    return UnicodeAttribute(default="") if typed_by_patient else UnicodeAttribute()
+
+
 class OrderModel(Model):
-    class Meta(_Meta):
-        table_name = settings.orders_table
+    """Keyed by clinic and order id; every other attribute is a field of `records.Order`, made from it."""
 
     clinic_id = UnicodeAttribute(hash_key=True)
     order_id = NumberAttribute(range_key=True)
-    status = NumberAttribute()
-    order_date = UnicodeAttribute()  # local ISO date
-    resource_id = NumberAttribute()
-    mw_resource_id = NumberAttribute()
-    resource_name = UnicodeAttribute()
-    reception = UnicodeAttribute()  # local ISO date-time
-    duration = NumberAttribute()
-    last_changed = NumberAttribute()  # unix seconds
-    user_id = UnicodeAttribute(default="")
-    user_name = UnicodeAttribute(default="")
-    name1 = UnicodeAttribute(default="")
-    name2 = UnicodeAttribute(default="")
-    name3 = UnicodeAttribute(default="")
-    aim = UnicodeAttribute(default="")
-    phone = UnicodeAttribute(default="")
-    city = UnicodeAttribute(default="")
-    address = UnicodeAttribute(default="")
-    email = UnicodeAttribute(default="")
-    comment = UnicodeAttribute(default="")
+    last_changed = NumberAttribute()  # unix seconds; named here too for the index and the change condition
     by_last_changed = ByLastChangedIndex()
+    locals().update(
+        {
+            name: _order_attribute(field.codec, field.patient is not None)
+            for name, field in ORDER_FIELDS
+            if field.stored and name not in ("id", "last_changed")
+        }
+    )
 
 
 class HoldDayModel(Model):
@@ -137,9 +124,6 @@ class HoldDayModel(Model):
     Every booking and every MIS change to an order rewrites the day under a version condition,
     so two patients can never both take one slot, whatever the step of the schedule.
     """
-
-    class Meta(_Meta):
-        table_name = settings.holds_table
 
     pk = UnicodeAttribute(hash_key=True)  # clinic#MIS resource id
     day = UnicodeAttribute(range_key=True)  # local ISO date of the holds' starts
@@ -150,24 +134,83 @@ class HoldDayModel(Model):
 class ImportModel(Model):
     """One document a clinic sent: when, what became of it, and its answer (gzipped ImportResult XML)."""
 
-    class Meta(_Meta):
-        table_name = settings.imports_table
-
     clinic_id = UnicodeAttribute(hash_key=True)
     import_id = UnicodeAttribute(range_key=True)  # sortable by time
     received_at = NumberAttribute()
     state = UnicodeAttribute()  # running | done | failed
-    http_status = NumberAttribute(null=True)
+    error_code = UnicodeAttribute(null=True)  # why it failed (the answer's Error code); none once done
     size = NumberAttribute()
     result = BinaryAttribute(null=True, legacy_encoding=False)
     expires = TTLAttribute()  # DynamoDB removes the entry when its raw document expires
 
 
-ALL_MODELS: tuple[type[Model], ...] = (
-    ClinicModel,
-    ClientKeyModel,
-    RecordModel,
-    OrderModel,
-    HoldDayModel,
-    ImportModel,
-)
+@dataclass(frozen=True, slots=True)
+class Tables:
+    """The models of one store, bound to its table names, endpoint and retry policy."""
+
+    clinics: type[ClinicModel]
+    client_keys: type[ClientKeyModel]
+    records: type[RecordModel]
+    identities: type[ResourceIdentityModel]
+    orders: type[OrderModel]
+    holds: type[HoldDayModel]
+    imports: type[ImportModel]
+
+    def all(self) -> tuple[type[Model], ...]:
+        return (self.clinics, self.client_keys, self.records, self.identities, self.orders, self.holds, self.imports)
+
+
+def bind(settings: Settings, single_call_attempts: int) -> Tables:
+    def bound(model: type[M], table_name: str) -> type[M]:
+        meta: dict[str, Any] = {
+            "table_name": table_name,
+            "region": settings.region,
+            "host": settings.endpoint_url,
+            # botocore's standard retry mode, which PynamoDB configures from this: the one retry layer
+            # of single-item calls (the bulk path retries on its own, see store.batch).
+            "max_retry_attempts": single_call_attempts - 1,
+        }
+        if settings.credentials:
+            meta["aws_access_key_id"], meta["aws_secret_access_key"] = settings.credentials
+        namespace: dict[str, Any] = {"Meta": type("Meta", (), meta), "__module__": __name__}
+        # Indexes anew for each binding: PynamoDB points an index at the last model class that holds it.
+        for name in dir(model):
+            index = getattr(model, name, None)
+            if isinstance(index, GlobalSecondaryIndex):
+                namespace[name] = type(index)()
+        return type(model.__name__, (model,), namespace)
+
+    return Tables(
+        clinics=bound(ClinicModel, settings.clinics_table),
+        client_keys=bound(ClientKeyModel, settings.client_keys_table),
+        records=bound(RecordModel, settings.records_table),
+        identities=bound(ResourceIdentityModel, settings.records_table),
+        orders=bound(OrderModel, settings.orders_table),
+        holds=bound(HoldDayModel, settings.holds_table),
+        imports=bound(ImportModel, settings.imports_table),
+    )
+
+
+def _keys(attributes: dict[str, Attribute[Any]]) -> dict[str, str]:
+    keys = {}
+    for name, attribute in attributes.items():
+        if attribute.is_hash_key:
+            keys["HASH"] = name
+        if attribute.is_range_key:
+            keys["RANGE"] = name
+    return keys
+
+
+def describe(tables: Tables) -> dict[str, dict[str, Any]]:
+    """{table name: its keys, indexes and key attribute types} as the models declare them; template.yaml
+    must declare the same (a test compares the two)."""
+    described: dict[str, dict[str, Any]] = {}
+    for model in tables.all():
+        attributes = model.get_attributes()
+        indexes = {index.Meta.index_name: _keys(index.Meta.attributes) for index in model._indexes.values()}
+        keyed = {name for key in (_keys(attributes), *indexes.values()) for name in key.values()}
+        entry = described.setdefault(model.Meta.table_name, {"keys": _keys(attributes), "indexes": {}, "types": {}})
+        assert entry["keys"] == _keys(attributes), f"{model.__name__} disagrees on {model.Meta.table_name}'s keys"
+        entry["indexes"].update(indexes)
+        entry["types"].update({name: attributes[name].attr_type for name in keyed})
+    return described

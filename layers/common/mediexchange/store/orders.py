@@ -1,129 +1,117 @@
-"""Orders: reading them, applying an MIS change under optimistic concurrency, the export window."""
+"""Orders: reading them, booking and changing them together with the time they hold, the export window."""
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Sequence
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from pynamodb.exceptions import DoesNotExist, UpdateError
 from pynamodb.transactions import TransactWrite
 
-from mediexchange.records import Order, OrderStatus
+from mediexchange.records import ORDER_FIELDS, Codec, Order, OrderStatus
 from mediexchange.slots import Interval
-from mediexchange.store import holds
+from mediexchange.store.backend import Backend, guarded
+from mediexchange.store.batch import put_request, write_all
+from mediexchange.store.holds import Check, HoldDays, OrderChanged, hold_of
 from mediexchange.store.models import OrderModel
 
-# Fields an MIS may change; patient fields are never taken from an MIS.
-MIS_FIELDS = ("status", "reception", "duration", "mw_resource_id", "resource_id", "resource_name", "last_changed")
+STORED = tuple((name, f.codec) for name, f in ORDER_FIELDS if f.stored and name != "id")
+MIS_CHANGED = tuple(name for name, f in ORDER_FIELDS if f.mis_changed)
 
 
-def to_order(model: OrderModel) -> Order:
-    return Order(
-        id=int(model.order_id),
-        status=OrderStatus(int(model.status)),
-        order_date=dt.date.fromisoformat(model.order_date),
-        resource_id=int(model.resource_id),
-        mw_resource_id=int(model.mw_resource_id),
-        resource_name=model.resource_name,
-        reception=dt.datetime.fromisoformat(model.reception),
-        duration=int(model.duration),
-        last_changed=int(model.last_changed),
-        user_id=model.user_id,
-        user_name=model.user_name,
-        name1=model.name1,
-        name2=model.name2,
-        name3=model.name3,
-        aim=model.aim,
-        phone=model.phone,
-        city=model.city,
-        address=model.address,
-        email=model.email,
-        comment=model.comment,
-    )
+def _stored(codec: Codec, value: Any) -> Any:
+    if codec in (Codec.DATE, Codec.LOCAL_TIME):
+        return value.isoformat()
+    if codec is Codec.STATUS:
+        return value.value
+    return value
 
 
-def to_model(clinic_id: str, order: Order) -> OrderModel:
-    return OrderModel(
-        clinic_id,
-        order.id,
-        status=order.status.value,
-        order_date=order.order_date.isoformat(),
-        resource_id=order.resource_id,
-        mw_resource_id=order.mw_resource_id,
-        resource_name=order.resource_name,
-        reception=order.reception.isoformat(),
-        duration=order.duration,
-        last_changed=order.last_changed,
-        user_id=order.user_id,
-        user_name=order.user_name,
-        name1=order.name1,
-        name2=order.name2,
-        name3=order.name3,
-        aim=order.aim,
-        phone=order.phone,
-        city=order.city,
-        address=order.address,
-        email=order.email,
-        comment=order.comment,
-    )
+def _loaded(codec: Codec, value: Any) -> Any:
+    if codec is Codec.DATE:
+        return dt.date.fromisoformat(value)
+    if codec is Codec.LOCAL_TIME:
+        return dt.datetime.fromisoformat(value)
+    if codec is Codec.STATUS:
+        return OrderStatus(int(value))
+    if codec in (Codec.INT, Codec.INSTANT):
+        return int(value)
+    return value
 
 
-def save_new_order(
-    clinic_id: str, order: Order, tz: ZoneInfo, check: Callable[[dict[int, Interval]], None] | None = None
-) -> None:
-    """Store a new order together with the time it holds; `check` may refuse (see holds.commit)."""
-    model = to_model(clinic_id, order)
-    new = OrderModel.order_id.does_not_exist()
-    holds.commit(clinic_id, None, holds.hold_of(order, tz), lambda t: t.save(model, condition=new), check)
+@guarded
+class Orders:
+    def __init__(self, backend: Backend) -> None:
+        self.backend = backend
+        self.model: type[OrderModel] = backend.tables.orders
+        self.holds = HoldDays(backend)
 
+    def _to_order(self, model: OrderModel) -> Order:
+        values = {name: _loaded(codec, getattr(model, name)) for name, codec in STORED}
+        return Order(id=int(model.order_id), **values)
 
-def get_order(clinic_id: str, order_id: int) -> Order | None:
-    try:
-        return to_order(OrderModel.get(clinic_id, order_id, consistent_read=True))
-    except DoesNotExist:
-        return None
+    def _to_model(self, clinic_id: str, order: Order) -> OrderModel:
+        values = {name: _stored(codec, getattr(order, name)) for name, codec in STORED}
+        return self.model(clinic_id, order.id, **values)
 
+    def get(self, clinic_id: str, order_id: int) -> Order | None:
+        try:
+            return self._to_order(self.model.get(clinic_id, order_id, consistent_read=True))
+        except DoesNotExist:
+            return None
 
-def get_orders(clinic_id: str, order_ids: Iterable[int]) -> dict[int, Order]:
-    keys = [(clinic_id, order_id) for order_id in set(order_ids)]
-    return {int(m.order_id): to_order(m) for m in OrderModel.batch_get(keys, consistent_read=True)}
+    def get_many(self, clinic_id: str, order_ids: Iterable[int]) -> dict[int, Order]:
+        keys = [(clinic_id, order_id) for order_id in set(order_ids)]
+        return {int(m.order_id): self._to_order(m) for m in self.model.batch_get(keys, consistent_read=True)}
 
+    def book(self, clinic_id: str, order: Order, tz: ZoneInfo, check: Check | None = None) -> None:
+        """Store a new order together with the time it holds; `check` sees the holds around it and
+        may raise to refuse (of concurrent bookings of one slot, exactly one commits)."""
+        model = self._to_model(clinic_id, order)
+        new = self.model.order_id.does_not_exist()
+        self.holds.commit(clinic_id, None, hold_of(order, tz), lambda t: t.save(model, condition=new), check)
 
-def apply_change(
-    clinic_id: str,
-    before: Order,
-    after: Order,
-    tz: ZoneInfo,
-    check: Callable[[dict[int, Interval]], None] | None = None,
-) -> bool:
-    """Write an MIS change, moving or freeing the time the order holds, unless the order changed
-    since `before` was read (then False)."""
-    model = to_model(clinic_id, after)
-    actions = [getattr(OrderModel, name).set(getattr(model, name)) for name in MIS_FIELDS]
-    unchanged = OrderModel.last_changed == before.last_changed
-    old, new = holds.hold_of(before, tz), holds.hold_of(after, tz)
-    try:
-        if old == new:
-            model.update(actions=actions, condition=unchanged)
-        else:
+    def change(self, clinic_id: str, before: Order, after: Order, tz: ZoneInfo, check: Check | None = None) -> bool:
+        """Write an MIS change, moving or freeing the time the order holds, unless the order changed
+        since `before` was read (then False)."""
+        model = self._to_model(clinic_id, after)
+        actions = [getattr(self.model, name).set(getattr(model, name)) for name in MIS_CHANGED]
+        unchanged = self.model.last_changed == before.last_changed
+        old, new = hold_of(before, tz), hold_of(after, tz)
+        try:
+            if old == new:
+                model.update(actions=actions, condition=unchanged)
+            else:
 
-            def update(transaction: TransactWrite) -> None:
-                transaction.update(model, actions=actions, condition=unchanged)
+                def update(transaction: TransactWrite) -> None:
+                    transaction.update(model, actions=actions, condition=unchanged)
 
-            holds.commit(clinic_id, old, new, update, check)
-    except UpdateError as exc:
-        if exc.cause_response_code == "ConditionalCheckFailedException":
+                self.holds.commit(clinic_id, old, new, update, check)
+        except UpdateError as exc:
+            if exc.cause_response_code == "ConditionalCheckFailedException":
+                return False
+            raise
+        except OrderChanged:
             return False
-        raise
-    except holds.OrderChanged:
-        return False
-    return True
+        return True
 
+    def changed_between(self, clinic_id: str, start: int, end: int | None) -> list[Order]:
+        """The clinic's orders whose last change lies in [start, end], oldest change first."""
+        last_changed = self.model.last_changed
+        condition = last_changed >= start if end is None else last_changed.between(start, end)
+        found = [self._to_order(m) for m in self.model.by_last_changed.query(clinic_id, condition)]
+        return sorted(found, key=lambda order: (order.last_changed, order.id))
 
-def changed_between(clinic_id: str, start: int, end: int | None) -> Iterator[Order]:
-    """The clinic's orders whose last change lies in [start, end], oldest change first."""
-    condition = OrderModel.last_changed >= start if end is None else OrderModel.last_changed.between(start, end)
-    models = OrderModel.by_last_changed.query(clinic_id, condition)
-    for model in models:
-        yield to_order(model)
+    def held(self, clinic_id: str, mis_resource_id: int, first_day: dt.date, last_day: dt.date) -> dict[int, Interval]:
+        """{order id: interval} of the time orders hold on a resource around the days; strongly consistent."""
+        return self.holds.held(clinic_id, mis_resource_id, first_day, last_day)
+
+    def load(self, clinic_id: str, orders: Sequence[Order], tz: ZoneInfo) -> None:
+        """Orders made elsewhere (a clinic moving from the original portal, a benchmark's seed), written
+        in bulk with their holds, without booking's checks. Their ids must come from the clinic's counter."""
+        backend = self.backend
+        items = [put_request(self._to_model(clinic_id, order).serialize()) for order in orders]
+        write_all(backend.bulk, backend.settings.orders_table, items, backend.settings.store_parallelism, backend.retry)
+        self.holds.add_all(clinic_id, [h for h in (hold_of(o, tz) for o in orders) if h])

@@ -1,0 +1,171 @@
+"""What every part of the store shares: the bound tables, the AWS clients, the one retry policy, and the
+translation of store failures into the service's own errors.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import random
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import ClientError, HTTPClientError
+from botocore.exceptions import ConnectionError as StoreConnectionError
+from pynamodb.connection import Connection
+
+from mediexchange.config import Settings
+from mediexchange.errors import StoreUnavailable
+from mediexchange.store.models import Tables, bind
+
+RETRYABLE_CODES = frozenset(
+    {
+        "ProvisionedThroughputExceededException",
+        "ThrottlingException",
+        "RequestLimitExceeded",
+        "InternalServerError",
+        "ServiceUnavailable",
+    }
+)
+# Timeouts and broken connections (not botocore's other errors, such as invalid parameters: bugs).
+UNREACHABLE = (StoreConnectionError, HTTPClientError)
+
+C = TypeVar("C", bound=type)
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """How often and how patiently the store asks again. Each call is retried by exactly one layer:
+    single calls by botocore's standard mode, bulk calls (whose partial answers botocore cannot
+    retry) by `store.batch` alone, with botocore's retries off."""
+
+    single_call_attempts: int = 3
+    bulk_attempts: int = 8
+    base_delay: float = 0.05
+    max_delay: float = 5.0
+    # Optimistic concurrency (a hold day or a counter changed under us): read again, decide again.
+    conflict_attempts: int = 8
+
+    def backoff(self, attempt: int, rand: Callable[[], float] = random.random) -> float:
+        """Full jitter: a random delay up to an exponentially growing cap."""
+        return rand() * min(self.max_delay, self.base_delay * 2.0**attempt)
+
+
+RETRY = RetryPolicy()
+
+
+def is_transient(exc: BaseException) -> bool:
+    """A store failure that waiting may cure (throttling, timeouts, the service's own errors)."""
+    cause = getattr(exc, "cause", None) or exc  # PynamoDB wraps the botocore error
+    if isinstance(cause, ClientError):
+        return cause.response.get("Error", {}).get("Code") in RETRYABLE_CODES
+    return isinstance(cause, UNREACHABLE)
+
+
+def busy() -> StoreUnavailable:
+    return StoreUnavailable("the store is busy; nothing accepted was lost, try again later", retry_after=5)
+
+
+def guarded(cls: C) -> C:
+    """Every public method of a store class answers a transient store failure with StoreUnavailable,
+    so nothing above the store needs to know botocore."""
+
+    def guard(method: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(method)
+        def call(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return method(*args, **kwargs)
+            except StoreUnavailable:
+                raise
+            except Exception as exc:
+                if is_transient(exc):
+                    raise busy() from exc
+                raise
+
+        return call
+
+    for name, method in list(vars(cls).items()):
+        if inspect.isfunction(method) and not name.startswith("_"):
+            setattr(cls, name, guard(method))
+    return cls
+
+
+class Backend:
+    """The bound tables and the clients of one store, made on first use (threads may ask at once)."""
+
+    def __init__(self, settings: Settings, retry: RetryPolicy = RETRY) -> None:
+        self.settings = settings
+        self.retry = retry
+        self.tables: Tables = bind(settings, retry.single_call_attempts)
+        self._lock = threading.Lock()
+        self._clients: dict[str, Any] = {}
+        self._hooks: list[tuple[str, Callable[..., Any]]] = []
+        key_id, secret = settings.credentials or (None, None)
+        self._session = boto3.session.Session(
+            region_name=settings.region, aws_access_key_id=key_id, aws_secret_access_key=secret
+        )
+
+    def _client(self, name: str, service: str, attempts: int) -> Any:
+        with self._lock:
+            if name not in self._clients:
+                config = Config(
+                    retries={"mode": "standard", "total_max_attempts": attempts},
+                    max_pool_connections=4 * self.settings.store_parallelism,
+                )
+                client = self._session.client(service, endpoint_url=self.settings.endpoint_url, config=config)
+                for event, handler in self._hooks:
+                    client.meta.events.register(event, handler)
+                self._clients[name] = client
+            return self._clients[name]
+
+    @property
+    def dynamodb(self) -> Any:
+        """For single calls (queries, gets): botocore retries them."""
+        return self._client("dynamodb", "dynamodb", self.retry.single_call_attempts)
+
+    @property
+    def bulk(self) -> Any:
+        """For BatchWriteItem and BatchGetItem: no botocore retries, `store.batch` retries them."""
+        return self._client("bulk", "dynamodb", 1)
+
+    @property
+    def s3(self) -> Any:
+        return self._client("s3", "s3", self.retry.single_call_attempts)  # a local store serves S3 too
+
+    @property
+    def sqs(self) -> Any:
+        return self._client("sqs", "sqs", self.retry.single_call_attempts)
+
+    def transactions(self) -> Connection:
+        """A PynamoDB connection for TransactWrite, configured as the models are."""
+        with self._lock:
+            if "transactions" not in self._clients:
+                key_id, secret = self.settings.credentials or (None, None)
+                connection = Connection(
+                    region=self.settings.region,
+                    host=self.settings.endpoint_url,
+                    max_retry_attempts=self.retry.single_call_attempts - 1,
+                    aws_access_key_id=key_id,
+                    aws_secret_access_key=secret,
+                )
+                for event, handler in self._hooks:
+                    connection.client.meta.events.register(event, handler)
+                self._clients["transactions"] = connection
+            connection = self._clients["transactions"]
+            assert isinstance(connection, Connection)
+            return connection
+
+    def instrument(self, event: str, handler: Callable[..., Any]) -> None:
+        """Register a botocore event handler (e.g. `before-call.dynamodb.*`) on every client of the store,
+        those made already and those made later: for counting calls and injecting faults."""
+        with self._lock:
+            self._hooks.append((event, handler))
+            clients = [c.client if isinstance(c, Connection) else c for c in self._clients.values()]
+        # PynamoDB keeps one connection per model class and offers no public way to reach its client.
+        clients += [model._get_connection().connection.client for model in self.tables.all()]
+        for client in clients:
+            client.meta.events.register(event, handler)
