@@ -19,6 +19,7 @@ from devserver.server import free_port
 from tests.conftest import ROOT
 
 pytestmark = pytest.mark.integration
+MEDIEXCHANGE = str(Path(sys.executable).parent / "mediexchange")  # the command `make` installs beside the venv's python
 
 
 @dataclass(frozen=True)
@@ -27,11 +28,11 @@ class LocalServer:
     dynamodb_url: str
     portal_api_key: str
 
-    def cli(self, *args: str) -> list[str]:
+    def cli(self, *args: str, env: dict[str, str] | None = None) -> list[str]:
         """Run the `mediexchange` command installed beside this interpreter, against the local store."""
-        env = {**os.environ, "DYNAMODB_ENDPOINT_URL": self.dynamodb_url}
+        env = {**os.environ, **(env or {}), "DYNAMODB_ENDPOINT_URL": self.dynamodb_url}
         done = subprocess.run(
-            [str(Path(sys.executable).parent / "mediexchange"), *args],
+            [MEDIEXCHANGE, *args],
             env=env, capture_output=True, text=True, timeout=60, check=True,
         )  # fmt: skip
         return done.stdout.splitlines()

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
 from urllib.parse import quote_from_bytes, urlencode
 
 from lxml import etree
 
+from devserver.server import free_port
 from tests.conftest import SAMPLE, SAMPLE_KEY
-from tests.integration.conftest import LocalServer
+from tests.integration.conftest import MEDIEXCHANGE, LocalServer
 
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
 
@@ -67,3 +71,23 @@ def test_unknown_paths_get_api_gateways_answer(server: LocalServer) -> None:
 def test_cli_lists_what_it_created(server: LocalServer) -> None:
     created = server.create_clinic("Listed clinic")
     assert any(line.startswith(created["clinic_id"] + "\tenabled") for line in server.cli("clinic", "list"))
+
+
+def test_the_cli_works_from_a_newcomers_shell_whatever_its_aws_settings(server: LocalServer) -> None:
+    # Given a shell set up for another region and a profile this machine does not have
+    shell = {"AWS_DEFAULT_REGION": "us-east-1", "AWS_REGION": "us-east-1", "AWS_PROFILE": "no-such-profile"}
+    # When the README's command runs against make run's store; Then it creates the clinic
+    created = json.loads(server.cli("clinic", "create", "--name", "Newcomer", "--json", env=shell)[-1])
+    assert any(line.startswith(created["clinic_id"]) for line in server.cli("clinic", "list", env=shell))
+
+
+def test_a_cli_failure_is_one_clear_line_never_a_traceback() -> None:
+    # Given no store where DYNAMODB_ENDPOINT_URL points
+    env = {**os.environ, "DYNAMODB_ENDPOINT_URL": f"http://127.0.0.1:{free_port()}"}
+    # When the administrator lists clinics
+    done = subprocess.run([MEDIEXCHANGE, "clinic", "list"], env=env, capture_output=True, text=True, timeout=120)
+    # Then the command fails with one line that says what happened
+    assert done.returncode == 2 and done.stdout == ""
+    [line] = done.stderr.splitlines()
+    assert line.startswith("mediexchange: the store cannot be reached; nothing accepted was lost, try again later (")
+    assert "EndpointConnectionError" in line and "Traceback" not in done.stderr

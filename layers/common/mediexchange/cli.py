@@ -84,7 +84,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         run(Store(Settings.from_env()), args)
     except (ServiceError, ConfigurationError) as exc:
-        print(f"mediexchange: {exc}", file=sys.stderr)
+        cause = f" ({describe(exc.__cause__)})" if exc.__cause__ else ""
+        print(f"mediexchange: {exc}{cause}", file=sys.stderr)
         return 2
     except Exception as exc:  # the store unreachable, missing tables, no credentials: one line, no traceback
         print(f"mediexchange: the store refused the command ({describe(exc)})", file=sys.stderr)
@@ -94,7 +95,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def describe(exc: BaseException) -> str:
     """What went wrong in a few words: the store's own error code and message, or the error's type."""
-    cause = getattr(exc, "cause", None) or exc.__cause__ or exc
+    cause = getattr(exc, "cause", None) or exc
     message = str(cause).splitlines()[0] if str(cause) else ""
     return f"{type(cause).__name__}: {message}" if message else type(cause).__name__
 

@@ -66,8 +66,10 @@ def is_transient(exc: BaseException) -> bool:
     return isinstance(cause, UNREACHABLE)
 
 
-def busy() -> StoreUnavailable:
-    return StoreUnavailable("the store is busy; nothing accepted was lost, try again later", retry_after=5)
+def busy(cause: BaseException | None = None) -> StoreUnavailable:
+    unreachable = isinstance(getattr(cause, "cause", None) or cause, UNREACHABLE)
+    state = "cannot be reached" if unreachable else "is busy"
+    return StoreUnavailable(f"the store {state}; nothing accepted was lost, try again later", retry_after=5)
 
 
 def guarded(cls: C) -> C:
@@ -83,7 +85,7 @@ def guarded(cls: C) -> C:
                 raise
             except Exception as exc:
                 if is_transient(exc):
-                    raise busy() from exc
+                    raise busy(exc) from exc
                 raise
 
         return call
