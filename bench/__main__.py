@@ -11,18 +11,25 @@ import gzip
 import json
 import os
 import platform
+import secrets
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 from urllib.request import Request, urlopen
 
 from bench.generate import BIG, TYPICAL, Clinic, document
+
+if TYPE_CHECKING:
+    from mediexchange.config import Settings
+    from mediexchange.records import Document
+    from mediexchange.store import Store
 
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
@@ -61,7 +68,7 @@ def import_once(path: Path) -> dict[str, Any]:
     return dict(json.loads(done.stdout.strip().splitlines()[-1]))
 
 
-def best(runs: int, action: Any) -> float:
+def best(runs: int, action: Callable[[], object]) -> float:
     times = []
     for _ in range(runs):
         started = time.perf_counter()
@@ -83,26 +90,38 @@ def parse_figures(data: bytes) -> None:
     row("parse + validate, big document", min(ours), min(plain), "s", "<= 2.5x", min(ours) <= 2.5 * min(plain))
 
 
-def baseline_write(count: int, parallelism: int) -> float:
-    """Raw boto3 BatchWriteItem of `count` items like the import's, same store, same parallelism."""
-    from mediexchange.store.batch import dynamodb_client
-    from mediexchange.store.models import RecordModel
+def raw_client(settings: Settings) -> Any:
+    """A plain boto3 client of the same store: what the raw baselines read and write with."""
+    import boto3
+    from botocore.config import Config
 
-    client, table = dynamodb_client(), RecordModel.Meta.table_name
-    payload = "x" * 180  # about the size of an appointment's content
-    items = [
-        {
-            "PutRequest": {
-                "Item": {
-                    "pk": {"S": f"baseline#A#{n % 32}"},
-                    "sk": {"S": f"T#{n}"},
-                    "h": {"S": "0" * 32},
-                    "d": {"S": payload},
-                }
-            }
-        }
-        for n in range(count)
-    ]
+    config = Config(retries={"mode": "standard", "max_attempts": 3}, max_pool_connections=32)
+    return boto3.client("dynamodb", region_name=settings.region, endpoint_url=settings.endpoint_url, config=config)
+
+
+def read(data: bytes, tz_name: str) -> Document:
+    from mediexchange.protocol.reading import read_document
+    from mediexchange.protocol.xmlparse import parse_document
+    from mediexchange.timeutil import zone
+
+    return read_document(parse_document(data), zone(tz_name))
+
+
+def document_items(store: Store, clinic_id: str, doc: Document) -> Iterator[dict[str, Any]]:
+    """The items the document's synced records are stored as, for `clinic_id` (the store makes them)."""
+    from mediexchange.protocol.sections import SYNCED
+
+    for section in SYNCED:
+        yield from store.records.items_of(clinic_id, section, section.of(doc) or ())
+
+
+def baseline_write(store: Store, doc: Document, count: int) -> float:
+    """Raw boto3 BatchWriteItem of the items the import writes (the same records, as the store makes
+    their items, under a clinic id of their own), same store, same parallelism."""
+    client, table = raw_client(store.settings), store.settings.records_table
+    clinic_id = f"bl{secrets.token_hex(5)}"  # as long as a clinic's id: items of the same size
+    items = [{"PutRequest": {"Item": item}} for item in document_items(store, clinic_id, doc)]
+    assert len(items) == count, f"the baseline writes {len(items):,} items, the import wrote {count:,}"
     chunks = [items[i : i + 25] for i in range(0, len(items), 25)]
 
     def write(chunk: list[dict[str, Any]]) -> None:
@@ -111,77 +130,68 @@ def baseline_write(count: int, parallelism: int) -> float:
             pending = client.batch_write_item(RequestItems={table: pending}).get("UnprocessedItems", {}).get(table, [])
 
     started = time.perf_counter()
-    with ThreadPoolExecutor(max_workers=parallelism) as pool:
+    with ThreadPoolExecutor(max_workers=store.settings.store_parallelism) as pool:
         list(pool.map(write, chunks))
     return time.perf_counter() - started
 
 
-def seed_orders(clinic_id: str, count: int, tz_name: str) -> tuple[int, int]:
-    """`count` portal orders with their holds, written straight to the tables; returns the export window
-    holding half of them."""
+def seed_orders(store: Store, clinic_id: str, count: int, tz_name: str) -> tuple[int, int]:
+    """`count` portal orders with their holds, loaded in bulk as a clinic moving from the original portal
+    would be; returns the export window holding half of them."""
     from mediexchange.records import Order, OrderStatus
-    from mediexchange.store.batch import put_request, write_all
-    from mediexchange.store.clinics import allocate_ids
-    from mediexchange.store.holds import hold_of
-    from mediexchange.store.models import HoldDayModel, OrderModel
-    from mediexchange.store.orders import to_model
     from mediexchange.timeutil import zone
 
-    allocate_ids(clinic_id, "next_order_id", count)  # as the portal would have, booking them
-    tz, first = zone(tz_name), 1_900_000_000
-    orders, days = [], {}
-    for n in range(1, count + 1):
+    ids = store.clinics.reserve_order_ids(clinic_id, count)  # as the portal would have, booking them
+    first = 1_900_000_000
+    orders = []
+    for n, order_id in enumerate(ids, start=1):
         start = dt.datetime(2031, 3, 3, 8) + dt.timedelta(days=n % 31, minutes=15 * (n // 31 % 44))
-        order = Order(
-            n,
-            OrderStatus.RECEIVED,
-            dt.date(2031, 3, 1),
-            n % 500 + 1,
-            n % 500,
-            f"Врач {n % 500}",
-            start,
-            15,
-            first + n,
-            name1="Пациентов",
-            phone="+79990000000",
+        orders.append(
+            Order(
+                id=order_id,
+                status=OrderStatus.RECEIVED,
+                order_date=dt.date(2031, 3, 1),
+                resource_id=n % 500 + 1,
+                mw_resource_id=n % 500,
+                resource_name=f"Врач {n % 500}",
+                reception=start,
+                duration=15,
+                last_changed=first + n,
+                name1="Пациентов",
+                phone="+79990000000",
+            )
         )
-        orders.append(put_request(to_model(clinic_id, order).serialize()))
-        hold = hold_of(order, tz)
-        assert hold is not None
-        key = (f"{clinic_id}#{hold.mis_resource_id}", hold.day.isoformat())
-        days.setdefault(key, {})[str(n)] = [int(hold.interval.start.timestamp()), int(hold.interval.end.timestamp())]
-    write_all(OrderModel.Meta.table_name, orders)
-    write_all(
-        HoldDayModel.Meta.table_name,
-        [put_request(HoldDayModel(pk, day, holds=h, version=1).serialize()) for (pk, day), h in days.items()],
-    )
+    store.orders.load(clinic_id, orders, zone(tz_name))
     return first + 1, first + count // 2
 
 
-def raw_query_count(**params: Any) -> int:
+def raw_query_count(client: Any, **params: Any) -> int:
     """The baseline's way to read: plain boto3 Query pages, nothing made of the items but a count."""
-    from mediexchange.store.batch import dynamodb_client
-
-    return sum(len(page["Items"]) for page in dynamodb_client().get_paginator("query").paginate(**params))
+    return sum(len(page["Items"]) for page in client.get_paginator("query").paginate(**params))
 
 
-def export_figures(clinic_key: str, clinic_id: str, window: tuple[int, int]) -> None:
+def export_figures(store: Store, clinic_key: str, clinic_id: str, window: tuple[int, int]) -> None:
     from mediexchange import exporting
-    from mediexchange.store.models import OrderModel
 
     start, end = window
+    client, table = raw_client(store.settings), store.settings.orders_table
+    # The index the export reads, and its keys, as the store declares them.
+    [(index, keys)] = store.schema()[table]["indexes"].items()
+    clinic, changed = keys["HASH"], keys["RANGE"]
 
     def raw_query() -> None:
         found = raw_query_count(
-            TableName=OrderModel.Meta.table_name,
-            IndexName="by_last_changed",
-            KeyConditionExpression="clinic_id = :c AND last_changed BETWEEN :s AND :e",
+            client,
+            TableName=table,
+            IndexName=index,
+            KeyConditionExpression="#c = :c AND #t BETWEEN :s AND :e",
+            ExpressionAttributeNames={"#c": clinic, "#t": changed},
             ExpressionAttributeValues={":c": {"S": clinic_id}, ":s": {"N": str(start)}, ":e": {"N": str(end)}},
         )
         assert found == end - start + 1
 
     def export() -> None:
-        body, _ = exporting.export_orders({"client_key": clinic_key, "start": str(start), "end": str(end)})
+        body, _ = exporting.export_orders(store, {"client_key": clinic_key, "start": str(start), "end": str(end)})
         assert body.count(b"<o ") == end - start + 1
 
     ours, raw = [], []
@@ -204,7 +214,8 @@ def cold_import_figures(env: dict[str, str]) -> None:
         "functions.portal.app",
         "functions.import_worker.app",
     ]
-    base, times = [], {m: [] for m in modules}
+    base: list[float] = []
+    times: dict[str, list[float]] = {m: [] for m in modules}
     for _ in range(5):
         base.append(fresh("import boto3"))
         for module in modules:
@@ -215,21 +226,19 @@ def cold_import_figures(env: dict[str, str]) -> None:
         row(f"cold import of {module}", value, baseline, "s", "<= 2x", value <= 2 * baseline)
 
 
-def clinic_figures(clinic: Clinic, work: Path, parallelism: int) -> None:
-    from mediexchange.store import clinics
-
+def clinic_figures(store: Store, clinic: Clinic, work: Path) -> None:
     key = f"BENCH-{clinic.name.upper()}-{int(time.time())}"
-    made = clinics.create_clinic(f"{clinic.name} clinic", "Europe/Moscow", key)
+    made = store.clinics.create(f"{clinic.name} clinic", "Europe/Moscow", key)
     first_doc, changed_doc = work / f"{clinic.name}-1.xml", work / f"{clinic.name}-2.xml"
     first_doc.write_bytes(document(clinic, key))
     changed_doc.write_bytes(document(clinic, key, changed_share=0.01))
-    if clinic is BIG:
-        window = seed_orders(made.clinic_id, clinic.orders, made.timezone)
+    window = seed_orders(store, made.clinic_id, clinic.orders, made.timezone) if clinic is BIG else None
 
     print(f"{clinic.name} clinic: first import ...", flush=True)
     first = import_once(first_doc)
     items = first["written"]
-    baseline = baseline_write(items, parallelism)
+    sent = read(first_doc.read_bytes(), made.timezone)
+    baseline = baseline_write(store, sent, items)
     row(
         f"{clinic.name}: first import, wall time ({items:,} items)",
         first["wall_s"],
@@ -276,7 +285,7 @@ def clinic_figures(clinic: Clinic, work: Path, parallelism: int) -> None:
         "<= 0.2x",
         again["wall_s"] <= 0.2 * first["wall_s"],
     )
-    reading = read_hashes_raw(made.clinic_id, parallelism)
+    reading = read_hashes_raw(store, made.clinic_id, sent)
     row(
         f"{clinic.name}: identical re-import vs raw read of the stored hashes",
         again["wall_s"],
@@ -287,7 +296,7 @@ def clinic_figures(clinic: Clinic, work: Path, parallelism: int) -> None:
     )
 
     print(f"{clinic.name} clinic: full re-import with 1% changed ...", flush=True)
-    changed = changed_appointments(first_doc.read_bytes(), changed_doc.read_bytes())
+    changed = changed_appointments(sent, read(changed_doc.read_bytes(), made.timezone))
     moved = import_once(changed_doc)
     written = moved["written"] + moved["deleted"]
     row(
@@ -298,47 +307,50 @@ def clinic_figures(clinic: Clinic, work: Path, parallelism: int) -> None:
         "<= 1.02x",
         written <= 1.02 * changed,
     )
-    if clinic is BIG:
-        export_figures(key, made.clinic_id, window)
+    if window is not None:
+        export_figures(store, key, made.clinic_id, window)
 
 
-def read_hashes_raw(clinic_id: str, parallelism: int) -> float:
-    """What an identical re-import cannot avoid: reading every stored record's hash (raw boto3 queries)."""
-    from mediexchange.store.models import RecordModel
-    from mediexchange.store.records import Kind
+def read_hashes_raw(store: Store, clinic_id: str, doc: Document) -> float:
+    """What an identical re-import cannot avoid: reading every stored record's hash (raw boto3 queries
+    of every partition the document's records are kept in)."""
+    client, table = raw_client(store.settings), store.settings.records_table
+    keys = store.schema()[table]["keys"]
+    partition, sort = keys["HASH"], keys["RANGE"]
+    partitions = sorted({item[partition]["S"] for item in document_items(store, clinic_id, doc)})
 
-    def read(partition: str) -> int:
+    def query(value: str) -> int:
         return raw_query_count(
-            TableName=RecordModel.Meta.table_name,
-            KeyConditionExpression="pk = :pk",
-            ExpressionAttributeValues={":pk": {"S": partition}},
-            ProjectionExpression="sk, h",
+            client,
+            TableName=table,
+            KeyConditionExpression="#p = :p",
+            ExpressionAttributeNames={"#p": partition, "#s": sort},
+            ExpressionAttributeValues={":p": {"S": value}},
+            ProjectionExpression="#s, h",  # the key and the content hash, as the import reads them
             ConsistentRead=True,
         )
 
-    partitions = [p for kind in Kind for p in kind.partitions(clinic_id)]
     started = time.perf_counter()
-    with ThreadPoolExecutor(max_workers=parallelism) as pool:
-        list(pool.map(read, partitions))
+    with ThreadPoolExecutor(max_workers=store.settings.store_parallelism) as pool:
+        list(pool.map(query, partitions))
     return time.perf_counter() - started
 
 
-def changed_appointments(before: bytes, after: bytes) -> int:
-    from mediexchange.protocol.reading import read_document
-    from mediexchange.protocol.xmlparse import parse_document
-    from mediexchange.store.records import desired
-    from mediexchange.timeutil import zone
+def changed_appointments(before: Document, after: Document) -> int:
+    from mediexchange.protocol.sections import APPOINTMENTS
+    from mediexchange.sync import desired
 
-    def hashes(data: bytes) -> dict[str, str]:
-        doc = read_document(parse_document(data), zone("Europe/Moscow"))
-        return {k: w.digest for k, w in desired(doc.appointments or ()).items()}
+    def hashes(doc: Document) -> dict[str, str]:
+        return {key: wanted.digest for key, wanted in desired(APPOINTMENTS, APPOINTMENTS.of(doc) or ()).items()}
 
     old, new = hashes(before), hashes(after)
-    return sum(1 for k, digest in new.items() if old.get(k) != digest)
+    return sum(1 for key, digest in new.items() if old.get(key) != digest)
 
 
 def through_make_run(work: Path) -> None:
     """The big clinic's document, gzipped, through `make run`'s server, followed with status.php."""
+    from lxml import etree
+
     from devserver.server import free_port
 
     port = free_port()
@@ -391,7 +403,13 @@ def through_make_run(work: Path) -> None:
         finished = time.perf_counter() - started
         size = f"{len(body) / 1e6:.1f} MB gzipped"
         print(f"  make run: {size} -> 202 in {answered:.1f} s, status.php '{state}' after {finished:.0f} s", flush=True)
-        ok = state == "done" and b'<Appointments mode="full" received="100000" written="100000" deleted="0"/>' in status
+        # The final ImportResult, read by its attributes (an answer may grow attributes the check is not about).
+        appointments = etree.fromstring(status).find("import/ImportResult/Appointments")
+        wanted = {"mode": "full", "received": "100000", "written": "100000", "deleted": "0"}
+        got = {name: appointments.get(name) for name in wanted} if appointments is not None else {}
+        ok = state == "done" and got == wanted
+        if not ok:
+            print(f"  make run: unexpected answer: {status.decode()[:2000]}", flush=True)
         ROWS.append(
             (
                 "big: gzipped through make run, 202 then status.php",
@@ -407,19 +425,22 @@ def through_make_run(work: Path) -> None:
 
 
 def main() -> None:
+    from mediexchange.config import Settings
+    from mediexchange.store import Store
+
     given = os.environ.get("DYNAMODB_ENDPOINT_URL")
-    store = None
+    local = None
     if given:
         endpoint, queue_url = given, os.environ.get("IMPORT_QUEUE_URL", "")
     else:
-        store = subprocess.Popen(
+        local = subprocess.Popen(
             [PYTHON, "-m", "bench.store"], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
         )
-        assert store.stdout is not None
-        endpoint, queue_url = store.stdout.readline().strip(), store.stdout.readline().strip()
+        assert local.stdout is not None
+        endpoint, queue_url = local.stdout.readline().strip(), local.stdout.readline().strip()
     env = env_for(endpoint, queue_url)
     os.environ.update(env)
-    parallelism = int(os.environ.get("WRITE_PARALLELISM") or 8)
+    store = Store(Settings.from_env())  # as the functions build theirs, from the environment just set
     started = time.time()
     try:
         with tempfile.TemporaryDirectory() as folder:
@@ -430,13 +451,13 @@ def main() -> None:
             cold_import_figures(env)
             only = os.environ.get("BENCH_CLINICS", "typical,big").split(",")
             for clinic in (c for c in (TYPICAL, BIG) if c.name in only):
-                clinic_figures(clinic, work, parallelism)
+                clinic_figures(store, clinic, work)
             if not given and os.environ.get("BENCH_SKIP_MAKE_RUN") != "1":
                 print("big document through make run ...", flush=True)
                 through_make_run(work)
     finally:
-        if store is not None:
-            store.terminate()
+        if local is not None:
+            local.terminate()
     print()
     machine = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
     took = f"{time.time() - started:.0f} s"

@@ -45,13 +45,13 @@ def document(clinic: Clinic, client_key: str, seed: int = 1, changed_share: floa
     out += ["</Schedules>", '<Appointments SyncMode="full">']
     for a in range(clinic.appointments):
         resource, day = rng.randrange(clinic.resources), FIRST_DAY + dt.timedelta(days=rng.randrange(clinic.days))
-        start = dt.datetime.combine(day, dt.time(8)) + dt.timedelta(minutes=15 * rng.randrange(44))
+        begins = dt.datetime.combine(day, dt.time(8)) + dt.timedelta(minutes=15 * rng.randrange(44))
         if change.random() < changed_share:
-            start += dt.timedelta(minutes=15)
+            begins += dt.timedelta(minutes=15)
         title = f"{rng.choice(SURNAMES)} {chr(0x410 + rng.randrange(32))}. - приём"
         out.append(
             f'<a tablename="SchedEvent" id="{a}" resource_id="{resource}" '
-            f'ReceptionDateTime="{start:%d.%m.%Y %H:%M:%S}" Duration="{rng.choice([15, 30])}" Title="{title}"/>'
+            f'ReceptionDateTime="{begins:%d.%m.%Y %H:%M:%S}" Duration="{rng.choice([15, 30])}" Title="{title}"/>'
         )
     out += ["</Appointments>", "</MediExchange>"]
     return "\n".join(out).encode()

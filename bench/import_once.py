@@ -1,6 +1,9 @@
 """One import in a fresh interpreter, measured: wall time, peak RSS, write requests, partition spread.
 
 Usage: python -m bench.import_once DOCUMENT_FILE   (prints one JSON object)
+
+The store is built as the functions build theirs, from the environment `python -m bench` set; the
+requests are counted by a botocore event handler on every client of that store.
 """
 
 from __future__ import annotations
@@ -14,13 +17,15 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-import botocore.client
-
 WRITES = {"BatchWriteItem", "PutItem", "UpdateItem", "DeleteItem", "TransactWriteItems"}
 
 
 class Meter:
-    """Counts the data write requests that reach DynamoDB and the items each partition key takes."""
+    """Counts the data write requests that reach DynamoDB and the items each partition key takes.
+
+    A `before-call.dynamodb.*` handler: botocore calls it with the operation's model and the request
+    about to be sent (its JSON body already serialized), once per API call.
+    """
 
     def __init__(self) -> None:
         self.requests: Counter[str] = Counter()
@@ -28,37 +33,35 @@ class Meter:
         self.items = 0
         self.lock = threading.Lock()
 
-    def install(self) -> None:
-        original = botocore.client.BaseClient._make_api_call
-
-        def measured(client: Any, operation: str, params: dict[str, Any]) -> Any:
-            if operation in WRITES:
-                with self.lock:
-                    self.requests[operation] += 1
-                    for requests in params.get("RequestItems", {}).values():
-                        for request in requests:
-                            item = request.get("PutRequest", {}).get("Item") or request.get("DeleteRequest", {}).get(
-                                "Key"
-                            )
-                            self.partitions[next(iter(item["pk"].values()))] += 1
-                            self.items += 1
-            return original(client, operation, params)
-
-        botocore.client.BaseClient._make_api_call = measured  # type: ignore[method-assign]
+    def __call__(self, model: Any, params: dict[str, Any], **_: Any) -> None:
+        operation = model.name
+        if operation not in WRITES:
+            return
+        body = json.loads(params["body"] or b"{}")
+        with self.lock:
+            self.requests[operation] += 1
+            for requests in body.get("RequestItems", {}).values():
+                for request in requests:
+                    item = request.get("PutRequest", {}).get("Item") or request.get("DeleteRequest", {}).get("Key")
+                    self.partitions[next(iter(item["pk"].values()))] += 1
+                    self.items += 1
 
 
 def main() -> None:
+    from mediexchange import importing
+    from mediexchange.config import Settings
+    from mediexchange.store import Store
+
     data = Path(sys.argv[1]).read_bytes()
+    store = Store(Settings.from_env())
     meter = Meter()
-    meter.install()
-    from mediexchange import importing  # after the environment and the meter are in place
+    store.instrument("before-call.dynamodb.*", meter)
 
     started = time.perf_counter()
-    received = importing.receive_document(data)
+    received = importing.receive_document(store, data)
     wall = time.perf_counter() - started
     report = received.report
     assert report is not None, "the benchmark runs imports synchronously"
-    sections = [s for s in (report.groups, report.resources, report.schedules, report.appointments) if s]
     top = meter.partitions.most_common(1)
     print(
         json.dumps(
@@ -68,8 +71,9 @@ def main() -> None:
                 "batch_write_requests": meter.requests["BatchWriteItem"],
                 "write_requests": sum(meter.requests.values()),
                 "items_in_batches": meter.items,
-                "written": sum(s.written for s in sections),
-                "deleted": sum(s.deleted for s in sections),
+                "written": report.written,
+                "deleted": report.deleted,
+                "sections": {name: s.written + s.deleted for name, s in report.sections.items()},
                 "largest_partition_share": (top[0][1] / meter.items) if top else 0.0,
             }
         )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+from typing import Any
 from urllib.parse import quote_from_bytes, urlencode
 
 from lxml import etree
@@ -17,7 +18,7 @@ FORM = {"Content-Type": "application/x-www-form-urlencoded"}
 
 
 def counts(body: bytes) -> dict[str, dict[str, str]]:
-    return {c.tag: dict(c.attrib) for c in etree.fromstring(body)}
+    return {c.tag: dict(c.attrib) for c in etree.fromstring(body) if c.tag not in ("Error", "Warnings")}
 
 
 def test_seed_sample_in_and_orders_out(server: LocalServer) -> None:
@@ -30,11 +31,18 @@ def test_seed_sample_in_and_orders_out(server: LocalServer) -> None:
     assert status == 200, body
     assert headers["Content-Type"] == "application/xml; charset=utf-8"
     assert counts(body) == {
-        "ResourceGroups": {"received": "11", "written": "11", "deleted": "0"},
-        "Resources": {"received": "70", "written": "70", "deleted": "0"},
-        "Schedules": {"received": "43", "written": "43", "deleted": "0"},
-        "Appointments": {"mode": "full", "received": "1", "written": "1", "deleted": "0"},
-        "Orders": {"received": "2", "updated": "0", "unchanged": "0", "conflicts": "0", "unknown": "2"},
+        "ResourceGroups": {"received": "11", "written": "11", "deleted": "0", "rejected": "0"},
+        "Resources": {"received": "70", "written": "70", "deleted": "0", "rejected": "0"},
+        "Schedules": {"received": "43", "written": "43", "deleted": "0", "rejected": "0"},
+        "Appointments": {"mode": "full", "received": "1", "written": "1", "deleted": "0", "rejected": "0"},
+        "Orders": {
+            "received": "2",
+            "updated": "0",
+            "unchanged": "0",
+            "conflicts": "0",
+            "unknown": "2",
+            "rejected": "0",
+        },
     }
     # When it sends the same document again, as raw windows-1251 XML
     text = SAMPLE.read_text(encoding="utf-8").replace('encoding="UTF-8"', 'encoding="windows-1251"')
@@ -51,6 +59,41 @@ def test_seed_sample_in_and_orders_out(server: LocalServer) -> None:
     assert etree.fromstring(body).get("ClientKey") == SAMPLE_KEY
     status, _, body = server.request("POST", "/services/export.php", query.encode(), FORM)
     assert status == 200 and etree.fromstring(body).find("Orders") is not None
+
+
+def test_a_document_with_bad_records_is_applied_partially_over_http(server: LocalServer) -> None:
+    # Given a clinic, and a document with a good and a bad resource and a section sent twice in another
+    clinic = server.create_clinic("Partial clinic")
+
+    def post(body: str) -> tuple[int, dict[str, str], bytes]:
+        xml = f'<?xml version="1.0" encoding="UTF-8"?>\n<MediExchange ClientKey="{clinic["client_key"]}">\n{body}\n</MediExchange>'
+        return server.request("POST", "/services/import.php", xml.encode(), {"Content-Type": "application/xml"})
+
+    # When the MIS posts resources of which one is bad
+    status, headers, body = post(
+        '<Resources>\n<r id="1" name="A" time_step="30"/>\n<r id="2" name="B" time_step="0"/>\n</Resources>'
+    )
+    # Then the answer is 200, partial, with the bad record as an Error and the good one written
+    assert (status, headers["Content-Type"]) == (200, "application/xml; charset=utf-8")
+    result = etree.fromstring(body)
+    assert result.get("status") == "partial"
+    assert [({**e.attrib}, e.text) for e in result.findall("Error")] == [
+        (
+            {"code": "invalid_record", "line": "5", "section": "Resources", "id": "2", "attribute": "time_step"},
+            "attribute time_step must be from 1 to 1440, got 0",
+        )
+    ]
+    assert counts(body) == {"Resources": {"received": "2", "written": "1", "deleted": "0", "rejected": "1"}}
+    # When a document sends a section twice; Then it is refused whole with 400
+    status, _, body = post("<Resources/>\n<Resources/>")
+    assert (status, etree.fromstring(body).get("status")) == (400, "error")
+    _, view = json_get(server, f"/portal/clinics/{clinic['clinic_id']}")
+    assert [r["mw_resource_id"] for r in view["resources"]] == [1]
+
+
+def json_get(server: LocalServer, path: str) -> tuple[int, Any]:
+    status, _, raw = server.request("GET", path, headers={"x-api-key": server.portal_api_key})
+    return status, json.loads(raw)
 
 
 def test_errors_over_http_are_xml_with_the_right_status(server: LocalServer) -> None:

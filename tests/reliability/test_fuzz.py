@@ -1,5 +1,5 @@
-"""Fuzzing: valid documents and requests, mutated. No input gets a 500, and every rejected import
-leaves the store byte for byte as it was."""
+"""Fuzzing: valid documents and requests, mutated. No input gets a 500, every refused import leaves the
+store byte for byte as it was, and every rejected record keeps the version stored before."""
 
 from __future__ import annotations
 
@@ -10,13 +10,16 @@ from urllib.parse import quote_from_bytes
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from mediexchange.protocol.sections import SYNCED
 from mediexchange.records import Clinic
+from mediexchange.store import Store
 
 from tests.conftest import SAMPLE, SAMPLE_KEY
 from tests.reliability.figures import FULL, record
 from tests.unit.conftest import call_export, call_import, call_portal, snapshot
 
 EXAMPLES = 300 if FULL else 25
+SYNCED_NAMES = {section.name for section in SYNCED}
 FUZZ = settings(
     max_examples=EXAMPLES,
     deadline=None,
@@ -91,26 +94,52 @@ def requests(draw: st.DrawFn) -> tuple[bytes, str, dict[str, str]]:
     return body, content_type, headers
 
 
-def test_mutated_imports_never_500_and_a_rejection_changes_nothing(clinic: Clinic, dynamodb: Any) -> None:
-    tried, errors, changed_by_rejection = [0], [0], [0]
+def stored_hashes(store: Store, clinic: Clinic) -> dict[tuple[str, str], str]:
+    return {
+        (section.name, key): digest
+        for section in SYNCED
+        for key, digest in store.records.hashes(clinic.clinic_id, section).items()
+    }
+
+
+def test_mutated_imports_never_500_and_rejections_keep_what_was_stored(
+    store: Store, clinic: Clinic, dynamodb: Any
+) -> None:
+    tried, errors, changed_by_rejection, rejected_records = [0], [0], [0], [0]
     assert call_import(SAMPLE.read_bytes())[0] == 200
 
     @FUZZ
     @given(requests())
     def attempt(request: tuple[bytes, str, dict[str, str]]) -> None:
         body, content_type, headers = request
-        before = snapshot(dynamodb)
-        status, _, _ = call_import(body, content_type, **headers)
+        before, before_hashes = snapshot(dynamodb), stored_hashes(store, clinic)
+        # When a mutated document is posted
+        status, result, _ = call_import(body, content_type, **headers)
         tried[0] += 1
         errors[0] += status >= 500
-        if status != 200:
-            changed_by_rejection[0] += snapshot(dynamodb) != before
         assert status < 500
-        assert status == 200 or snapshot(dynamodb) == before
+        if status != 200:
+            # Then a refused document changes nothing at all
+            changed_by_rejection[0] += snapshot(dynamodb) != before
+            assert snapshot(dynamodb) == before
+            return
+        # Or a rejected record keeps the version stored before (unless a later record of its key won)
+        replaced = {(w.get("section"), w.get("id")) for w in result.iter("w") if w.get("code") == "duplicate_id"}
+        after = stored_hashes(store, clinic)
+        for error in result.findall("Error"):
+            key = (error.get("section"), error.get("id"))
+            rejected_records[0] += 1
+            if key not in replaced and key[0] in SYNCED_NAMES:
+                changed_by_rejection[0] += after.get(key) != before_hashes.get(key)
+                assert after.get(key) == before_hashes.get(key), (key, error.text)
 
     attempt()
     record(
-        "bad input", fuzzed_imports=tried[0], fuzzed_500s=errors[0], store_changed_by_rejection=changed_by_rejection[0]
+        "bad input",
+        fuzzed_imports=tried[0],
+        fuzzed_500s=errors[0],
+        records_rejected=rejected_records[0],
+        store_changed_by_rejection=changed_by_rejection[0],
     )
 
 

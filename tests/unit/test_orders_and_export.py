@@ -102,6 +102,7 @@ def test_a_confirmation_applies_and_the_export_carries_it(store: Store, clinic: 
         "unchanged": "0",
         "conflicts": "0",
         "unknown": "0",
+        "rejected": "0",
         "children": [],
     }
     stored = store.orders.get_many(clinic.clinic_id, [1])[1]
@@ -219,14 +220,102 @@ def test_export_dates_follow_the_clinics_time_zone_across_daylight_saving(store:
     assert [r["LastChangedOn"] for r in rows] == ["31.03.2024 01:59:59", "31.03.2024 03:00:00"]
 
 
-def test_an_mis_stamp_in_a_daylight_saving_gap_is_invalid(store: Store, dynamodb: Any) -> None:
+def test_an_mis_stamp_in_a_daylight_saving_gap_is_a_rejected_change_and_the_order_is_kept(
+    store: Store, dynamodb: Any
+) -> None:
     berlin = store.clinics.create("Berlin", "Europe/Berlin", "BERLIN-KEY")
     save(store, berlin, an_order(1, STORED_AT))
     # When the MIS quotes 02:30 on the night the clocks jump from 02:00 to 03:00
     status, result, _ = call_import(change(1, 1, "31.03.2024 02:30:00", client_key="BERLIN-KEY"))
-    # Then the record is invalid: that local time never happened
-    assert status == 400
-    assert "does not exist in Europe/Berlin" in result.find("Error").text
+    # Then the change is rejected, located at its record: that local time never happened
+    assert (status, result.get("status")) == (200, "partial")
+    assert [{**e.attrib, "text": e.text} for e in result.findall("Error")] == [
+        {
+            "code": "invalid_record", "line": "3", "section": "Orders", "id": "1", "attribute": "LastChangedOn",
+            "text": "attribute LastChangedOn: 31.03.2024 02:30:00 does not exist in Europe/Berlin (daylight-saving change)",
+        }
+    ]  # fmt: skip
+    assert orders_result(result) == {
+        "received": "1", "updated": "0", "unchanged": "0", "conflicts": "0", "unknown": "0", "rejected": "1",
+        "children": [],
+    }  # fmt: skip
+    # And the order is as it was
+    assert store.orders.get_many(berlin.clinic_id, [1])[1] == an_order(1, STORED_AT)
+
+
+# -- record by record (SPEC section 3, r2): a bad change is rejected alone ------------------------------
+
+STAMP = local_stamp(STORED_AT)
+BAD_CHANGES = [
+    pytest.param('status="1"', "LastChangedOn", "attribute LastChangedOn is required", id="no LastChangedOn"),
+    pytest.param('status="1" LastChangedOn="01.01.0001 00:00:00"', "LastChangedOn", "attribute LastChangedOn must lie in the years 1900 to 2199, got '01.01.0001 00:00:00'", id="LastChangedOn in year 1"),
+    pytest.param('status="1" LastChangedOn="31.12.9999 23:59:59"', "LastChangedOn", "attribute LastChangedOn must lie in the years 1900 to 2199, got '31.12.9999 23:59:59'", id="LastChangedOn in year 9999"),
+    pytest.param('status="1" LastChangedOn="30.02.2024 10:00:00"', "LastChangedOn", "attribute LastChangedOn is not a real date or time: '30.02.2024 10:00:00'", id="LastChangedOn not a real date"),
+    pytest.param('status="2" LastChangedOn="{stamp}"', "status", "attribute status must be 0 (received), 1 (accepted) or 3 (rejected), got 2", id="status 2, which the seed does not define"),
+    pytest.param('Status="один" LastChangedOn="{stamp}"', "Status", "attribute Status must be an integer, got 'один'", id="status not an integer"),
+    pytest.param('status="1" LastChangedOn="{stamp}" reception_datetime="soon"', "reception_datetime", "attribute reception_datetime must be a date and time DD.MM.YYYY HH:MM:SS, got 'soon'", id="reception_datetime not a date"),
+    pytest.param('status="1" LastChangedOn="{stamp}" reception_datetime="01.01.0001 00:00:00"', "reception_datetime", "attribute reception_datetime must lie in the years 1900 to 2199, got '01.01.0001 00:00:00'", id="reception_datetime in year 1"),
+    pytest.param('status="1" LastChangedOn="{stamp}" duration="0"', "duration", "attribute duration must be from 1 to 1440, got 0", id="duration 0"),
+    pytest.param('status="1" LastChangedOn="{stamp}" MW_Resource_ID="x"', "MW_Resource_ID", "attribute MW_Resource_ID must be an integer, got 'x'", id="mw_resource_id not an integer"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("attributes", "attribute", "message"), BAD_CHANGES)
+def test_a_bad_order_change_is_rejected_alone_and_the_order_kept(
+    store: Store, clinic: Clinic, attributes: str, attribute: str, message: str
+) -> None:
+    # Given orders 1 and 2, received, last changed at STORED_AT
+    save(store, clinic, an_order(1, STORED_AT))
+    save(store, clinic, an_order(2, STORED_AT, reception=dt.datetime(2024, 2, 5, 18, 0)))
+    # When the MIS sends a bad change of order 1 on line 4 and accepts order 2 on line 5
+    bad = f'<o id="1" {attributes.format(stamp=STAMP)}/>'
+    good = f'<o id="2" status="1" LastChangedOn="{STAMP}"/>'
+    status, result, _ = call_import(document(f"<Orders>\n{bad}\n{good}\n</Orders>"))
+    # Then the bad change is the one Error (never a 500), and the good one applies
+    assert (status, result.get("status")) == (200, "partial")
+    assert [{**e.attrib, "text": e.text} for e in result.findall("Error")] == [
+        {"code": "invalid_record", "line": "4", "section": "Orders", "id": "1", "attribute": attribute, "text": message}
+    ]
+    assert orders_result(result) == {
+        "received": "2", "updated": "1", "unchanged": "0", "conflicts": "0", "unknown": "0", "rejected": "1",
+        "children": [],
+    }  # fmt: skip
+    # And order 1 is exactly as stored, order 2 accepted
+    orders = store.orders.get_many(clinic.clinic_id, [1, 2])
+    assert orders[1] == an_order(1, STORED_AT)
+    assert orders[2].status is OrderStatus.ACCEPTED
+
+
+def test_an_order_changed_twice_in_one_document_takes_the_later_change(store: Store, clinic: Clinic) -> None:
+    # Given order 1, received
+    save(store, clinic, an_order(1, STORED_AT))
+    # When one document accepts it on line 4 and rejects it on line 5, both quoting the exported stamp
+    rows = f'<o id="1" status="1" LastChangedOn="{STAMP}"/>\n<o id="1" status="3" LastChangedOn="{STAMP}"/>'
+    status, result, _ = call_import(document(f"<Orders>\n{rows}\n</Orders>"))
+    # Then the later change wins, with a warning naming both lines
+    assert (status, result.get("status"), result.findall("Error")) == (200, "ok", [])
+    assert (orders_result(result)["updated"], orders_result(result)["rejected"]) == ("1", "0")
+    [warning] = result.find("Warnings")
+    assert (warning.get("code"), warning.get("line"), warning.get("id"), warning.text) == (
+        "duplicate_id", "5", "1", "duplicate id 1: the record at line 5 replaces the one at line 4"
+    )  # fmt: skip
+    assert store.orders.get_many(clinic.clinic_id, [1])[1].status is OrderStatus.REJECTED
+
+
+def test_an_order_whose_later_change_is_invalid_is_kept_as_stored(store: Store, clinic: Clinic) -> None:
+    # Given order 1, received
+    save(store, clinic, an_order(1, STORED_AT))
+    # When one document accepts it on line 4 and sends an invalid change of it on line 5
+    rows = f'<o id="1" status="1" LastChangedOn="{STAMP}"/>\n<o id="1" status="3" LastChangedOn="yesterday"/>'
+    status, result, _ = call_import(document(f"<Orders>\n{rows}\n</Orders>"))
+    # Then the later, invalid change wins: it is rejected and the earlier one is not applied either
+    assert (status, result.get("status")) == (200, "partial")
+    assert [(e.get("line"), e.get("id"), e.get("attribute")) for e in result.findall("Error")] == [
+        ("5", "1", "LastChangedOn")
+    ]
+    assert (orders_result(result)["updated"], orders_result(result)["rejected"]) == ("0", "1")
+    assert [w.get("code") for w in result.find("Warnings")] == ["duplicate_id"]
+    assert store.orders.get_many(clinic.clinic_id, [1])[1] == an_order(1, STORED_AT)
 
 
 def test_windows_1251_export(store: Store, clinic: Clinic) -> None:

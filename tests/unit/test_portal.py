@@ -82,6 +82,57 @@ def test_free_slots_follow_schedule_break_and_imported_busy_time(clinic: Clinic,
     assert slot_starts(clinic, portal_clinic[501]) == ["10:00", "11:00", "11:30"]
 
 
+def test_an_appointment_of_duration_0_blocks_no_time(clinic: Clinic, portal_clinic: dict[int, int]) -> None:
+    # When the MIS reports an appointment of 0 minutes at 09:30
+    appointment = f'<Appointments><a tablename="T" id="1" resource_id="501" ReceptionDateTime="{D} 09:30:00" Duration="0"/></Appointments>'
+    status, result, _ = call_import(document(appointment))
+    # Then it is accepted and every slot is still offered
+    assert (status, result.get("status")) == (200, "ok")
+    assert slot_starts(clinic, portal_clinic[501]) == ["09:00", "09:30", "10:00", "11:00", "11:30"]
+
+
+NEXT_DAY = DAY + dt.timedelta(days=1)
+NEXT_ISO = NEXT_DAY.isoformat()
+
+
+def slots(clinic: Clinic, resource_id: int, first: str, last: str) -> list[str]:
+    """The starts of the free slots, as the portal answers them."""
+    status, body = call_portal(
+        "GET",
+        f"/portal/clinics/{clinic.clinic_id}/slots",
+        query={"resource_id": str(resource_id), "from": first, "to": last},
+    )
+    assert status == 200, body
+    return [slot["start"] for slot in body["slots"]]
+
+
+def test_an_overnight_window_offers_slots_after_midnight_and_a_day_off_offers_none(clinic: Clinic) -> None:
+    # Given resource 601 (60-minute steps) working 20:00-08:00 overnight from DAY, and resource 602 off on DAY
+    body = document(
+        '<Resources><r id="601" name="Ночной" time_step="60"/><r id="602" name="Выходной" time_step="60"/></Resources>\n'
+        f'<Schedules><s id="1" date="{D}" resource_id="601"><time_rules w_start="20:00" w_end="08:00"/></s>\n'
+        f'<s id="2" date="{D}" resource_id="602"><time_rules/></s></Schedules>'
+    )
+    status, result, _ = call_import(body)
+    assert (status, result.get("status")) == (200, "ok")
+    _, view = call_portal("GET", f"/portal/clinics/{clinic.clinic_id}")
+    ids = {r["mw_resource_id"]: r["resource_id"] for r in view["resources"]}
+    evening = [f"{ISO}T{hour}:00:00+03:00" for hour in range(20, 24)]
+    night = [f"{NEXT_ISO}T{hour:02d}:00:00+03:00" for hour in range(8)]
+    # When the slots of DAY and the next day are asked for; Then the window's hours run on past midnight
+    assert slots(clinic, ids[601], ISO, NEXT_ISO) == evening + night
+    # And each day shows the slots that start on it
+    assert slots(clinic, ids[601], ISO, ISO) == evening
+    assert slots(clinic, ids[601], NEXT_ISO, NEXT_ISO) == night
+    # And the day off offers nothing
+    assert slots(clinic, ids[602], ISO, NEXT_ISO) == []
+    # And a patient can book 02:00 after midnight, which is then taken
+    booking = {"resource_id": ids[601], "reception_datetime": f"{NEXT_ISO}T02:00", **PATIENT}
+    status, order = call_portal("POST", f"/portal/clinics/{clinic.clinic_id}/orders", booking)
+    assert status == 201 and order["reception_datetime"] == f"{NEXT_ISO}T02:00:00+03:00"
+    assert slots(clinic, ids[601], NEXT_ISO, NEXT_ISO) == [start for start in night if "T02:" not in start]
+
+
 def test_slots_answer_with_the_clinics_offset(clinic: Clinic, portal_clinic: dict[int, int]) -> None:
     _, body = call_portal(
         "GET",

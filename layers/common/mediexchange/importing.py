@@ -1,11 +1,11 @@
-"""The import use case: one MediExchange document applied to one clinic, all or nothing."""
+"""The import use case: one MediExchange document applied to one clinic, record by record."""
 
 from __future__ import annotations
 
 import datetime as dt
 import secrets
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
@@ -35,6 +35,7 @@ from mediexchange.records import (
     Order,
     OrderChange,
     OrdersReport,
+    Rejected,
     SectionReport,
     SyncMode,
 )
@@ -71,13 +72,19 @@ class Received:
         return 200 if self.report is not None else 202
 
 
-def receive_document(store: Store, data: bytes, charset: str | None = None) -> Received:
-    """Validate the whole document and apply it under the clinic's lease, or, if its writes would not
-    finish within the request's time budget, keep it for the worker. Every step is logged for status.php."""
+def receive_document(store: Store, data: bytes, charset: str | None = None, dry_run: bool = False) -> Received:
+    """Read the document and apply it under the clinic's lease, or, if its writes would not finish within
+    the request's time budget, keep it for the worker. Every step is logged for status.php.
+
+    A dry run reads and plans exactly the same, and writes nothing at all (not even the import log)."""
     root = parse_document(data, charset)
     clinic = authenticate(store, client_key_of(root))
     now = time.time()
     import_id = new_import_id(now)
+    if dry_run:
+        importer = Importer(store, clinic, read_document(root, zone(clinic.timezone)), import_id)
+        importer.plan_all()
+        return Received(clinic, import_id, importer.report(importer.foresee_order_changes(), dry_run=True))
     store.imports.receive(clinic.clinic_id, import_id, data, charset, now)
     with logged(store, clinic.clinic_id, import_id):
         document = read_document(root, zone(clinic.timezone))
@@ -184,7 +191,7 @@ class Importer:
     import_id: str
     writes: list[tuple[Section[Any], Desired]] = field(default_factory=list)
     deletes: list[tuple[Section[Any], str]] = field(default_factory=list)
-    stored_keys: dict[Section[Any], set[str]] = field(default_factory=dict)
+    keys_after: dict[Section[Any], set[str]] = field(default_factory=dict)  # of replaced sections
     written_appointments: list[Appointment] = field(default_factory=list)
     warnings: list[Issue] = field(default_factory=list)
     reports: dict[str, SectionReport] = field(default_factory=dict)
@@ -220,33 +227,45 @@ class Importer:
         self.store.records.delete(clinic_id, self.deletes)
         if self.store.clinics.has_orders(clinic_id):  # no order ever booked, no held time to overlap
             self.warnings += appointment_overlaps(self.store, clinic_id, self.written_appointments, self.tz)
+        return self.report(orders_report)
+
+    def report(self, orders: OrdersReport | None, dry_run: bool = False) -> ImportReport:
+        doc = self.document
         warnings = tuple(sorted((*doc.warnings, *self.warnings), key=by_line))
-        return ImportReport(self.import_id, self.reports, doc.sync_mode, orders_report, warnings)
+        return ImportReport(self.import_id, self.reports, doc.sync_mode, orders, warnings, doc.errors, dry_run)
+
+    def foresee_order_changes(self) -> OrdersReport | None:
+        """What the order changes would do, decided against the orders as stored now, none applied."""
+        changes = ORDERS.of(self.document)
+        if changes is None:
+            return None
+        return self.orders_report(changes, lambda change, before, after: OrderOutcome.UPDATED)
 
     def plan(self, section: Section[Any], records: Sequence[Any], replace_all: bool) -> SectionReport:
         clinic_id = self.clinic.clinic_id
         wanted = desired(section, records)
+        rejected = self.document.rejected.get(section.name, Rejected())
         # Replacing needs every stored key; adding and updating needs only those of the records sent.
         if replace_all:
             stored = self.store.records.hashes(clinic_id, section)
-            self.stored_keys[section] = set(stored)
         else:
             stored = self.store.records.hashes_of(clinic_id, section, wanted)
-        plan = plan_sync({key: w.digest for key, w in wanted.items()}, stored, replace_all)
+        # A rejected record without a readable key could be any stored one: delete nothing this time.
+        deleting = replace_all and not rejected.unkeyed
+        plan = plan_sync({key: w.digest for key, w in wanted.items()}, stored, deleting, rejected.keys)
+        if replace_all:  # every stored key was read
+            self.keys_after[section] = set(wanted) | (set(stored) - set(plan.deletes))
         self.writes += [(section, wanted[key]) for key in plan.writes]
         self.deletes += [(section, key) for key in plan.deletes]
         if section is APPOINTMENTS:
             self.written_appointments += [wanted[key].record for key in plan.writes]  # type: ignore[misc]
-        return SectionReport(len(records), len(plan.writes), len(plan.deletes))
+        return SectionReport(rejected.received, len(plan.writes), len(plan.deletes), rejected.count)
 
     def known_ids(self, section: Section[Any]) -> set[int]:
         """Ids the clinic has once this import is done."""
-        sent = section.of(self.document)
-        if sent is not None:
-            return {int(r.id) for r in sent}
-        if section not in self.stored_keys:
-            self.stored_keys[section] = set(self.store.records.hashes(self.clinic.clinic_id, section))
-        return {int(key) for key in self.stored_keys[section]}
+        if section not in self.keys_after:
+            self.keys_after[section] = set(self.store.records.hashes(self.clinic.clinic_id, section))
+        return {int(key) for key in self.keys_after[section]}
 
     def reference_warnings(self) -> list[Issue]:
         doc = self.document
@@ -264,6 +283,12 @@ class Importer:
             self.store.records.assign_resource_ids(self.clinic.clinic_id, new)
 
     def apply_order_changes(self, changes: Sequence[OrderChange]) -> OrdersReport:
+        return self.orders_report(changes, self.apply_order_change)
+
+    def orders_report(
+        self, changes: Sequence[OrderChange], apply: Callable[[OrderChange, Order, Order], OrderOutcome]
+    ) -> OrdersReport:
+        """Decide each change against the stored order; `apply` carries out those that update it."""
         clinic_id, tz = self.clinic.clinic_id, self.tz
         stored = self.store.orders.get_many(clinic_id, [c.id for c in changes])
         outcomes: dict[OrderOutcome, list[int]] = {outcome: [] for outcome in OrderOutcome}
@@ -271,10 +296,12 @@ class Importer:
             before = stored.get(change.id)
             outcome, after = decide_order_change(before, change, to_epoch(change.last_changed, tz), int(time.time()))
             if outcome is OrderOutcome.UPDATED and before and after:
-                outcome = self.apply_order_change(change, before, after)
+                outcome = apply(change, before, after)
             outcomes[outcome].append(change.id)
+        read = self.document.rejected.get(ORDERS.name, Rejected())
         return OrdersReport(
-            received=len(changes),
+            received=read.received,
+            rejected=read.count,
             updated=tuple(outcomes[OrderOutcome.UPDATED]),
             unchanged=tuple(outcomes[OrderOutcome.UNCHANGED]),
             conflicts=tuple(outcomes[OrderOutcome.CONFLICT]),

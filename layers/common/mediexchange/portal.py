@@ -108,10 +108,14 @@ def _busy(
 def _free(
     store: Store, clinic_id: str, resource: Resource, first: dt.date, last: dt.date, tz: ZoneInfo
 ) -> list[Interval]:
-    schedules = store.records.of_resource(clinic_id, SCHEDULES, resource.id, first.isoformat(), last.isoformat())
+    """Free slots starting on the local days `first` to `last` (an overnight window of the evening
+    before reaches into `first`)."""
+    day_before = (first - ONE_DAY).isoformat()
+    schedules = store.records.of_resource(clinic_id, SCHEDULES, resource.id, day_before, last.isoformat())
     busy = _busy(store, clinic_id, resource, first, last, tz)
     busy += store.orders.held(clinic_id, resource.id, first, last).values()
-    return free_slots(schedules, resource.time_step, busy, tz, dt.datetime.now(dt.UTC))
+    slots = free_slots(schedules, resource.time_step, busy, tz, dt.datetime.now(dt.UTC))
+    return [slot for slot in slots if first <= slot.start.astimezone(tz).date() <= last]
 
 
 def slots_view(store: Store, clinic_id: str, params: Mapping[str, str]) -> dict[str, Any]:

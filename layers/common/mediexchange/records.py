@@ -22,6 +22,7 @@ class Issue:
     line: int | None = None
     section: str | None = None
     record_id: str | None = None
+    attribute: str | None = None  # as the document spelled it
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,14 +185,26 @@ SyncedRecord = Group | Resource | Schedule | Appointment
 
 
 @dataclass(frozen=True, slots=True)
+class Rejected:
+    """The records of one section that were rejected: not written, their stored versions kept."""
+
+    received: int = 0  # record elements of the section, good and bad, duplicates too
+    count: int = 0
+    keys: frozenset[str] = frozenset()  # of those whose key could be read
+    unkeyed: bool = False  # one had no readable key: a replaced section deletes nothing this time
+
+
+@dataclass(frozen=True, slots=True)
 class Document:
-    """A validated MediExchange document: the records of each section sent, by section name
-    (`protocol.sections` says which; a section that was absent is missing)."""
+    """A read MediExchange document: the valid records of each section sent, by section name
+    (`protocol.sections` says which; a section that was absent is missing), and what was rejected."""
 
     client_key: str
     sections: Mapping[str, tuple[Any, ...]] = field(default_factory=dict)
     sync_mode: SyncMode = SyncMode.DIFF
     warnings: tuple[Issue, ...] = ()
+    errors: tuple[Issue, ...] = ()  # one per rejected record (at most 1,000 listed, then a count)
+    rejected: Mapping[str, Rejected] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,6 +214,7 @@ class SectionReport:
     received: int
     written: int
     deleted: int
+    rejected: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -210,6 +224,7 @@ class OrdersReport:
     unchanged: tuple[int, ...] = ()
     conflicts: tuple[int, ...] = ()
     unknown: tuple[int, ...] = ()
+    rejected: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -221,6 +236,8 @@ class ImportReport:
     sync_mode: SyncMode = SyncMode.DIFF
     orders: OrdersReport | None = None
     warnings: tuple[Issue, ...] = ()
+    errors: tuple[Issue, ...] = ()  # the rejected records
+    dry_run: bool = False
 
     @property
     def written(self) -> int:

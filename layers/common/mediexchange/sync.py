@@ -10,7 +10,7 @@ import dataclasses
 import datetime as dt
 import hashlib
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Set
 from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any
@@ -70,10 +70,13 @@ class Plan:
     deletes: tuple[str, ...]
 
 
-def plan_sync(desired: Mapping[str, str], stored: Mapping[str, str], replace_all: bool) -> Plan:
-    """Compare desired and stored {key: content hash}; `replace_all` also deletes what was not sent."""
+def plan_sync(
+    desired: Mapping[str, str], stored: Mapping[str, str], replace_all: bool, keep: Set[str] = frozenset()
+) -> Plan:
+    """Compare desired and stored {key: content hash}; `replace_all` also deletes what was not sent,
+    except the keys to `keep` (records sent but rejected: their stored versions stay)."""
     writes = tuple(key for key, digest in desired.items() if stored.get(key) != digest)
-    deletes = tuple(key for key in stored if key not in desired) if replace_all else ()
+    deletes = tuple(key for key in stored if key not in desired and key not in keep) if replace_all else ()
     return Plan(writes, deletes)
 
 

@@ -11,6 +11,7 @@ import json
 import traceback
 import zlib
 from collections.abc import Callable
+from dataclasses import dataclass
 from json import JSONDecodeError
 from typing import Any
 from urllib.parse import parse_qsl
@@ -134,18 +135,26 @@ def form_fields(body: bytes) -> dict[str, bytes]:
     return {name: value.encode("latin-1") for name, value in pairs}
 
 
-def multipart_fields(body: bytes, content_type: str) -> dict[str, bytes]:
+def multipart_parts(body: bytes, content_type: str) -> dict[str, tuple[bytes, str | None]]:
+    """Each field of a multipart body: its bytes, undecoded, and the charset its part's Content-Type
+    names (None if none); the first part of a name counts."""
     head = f"Content-Type: {content_type}\r\nMIME-Version: 1.0\r\n\r\n".encode()
     message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(head + body)
     if not message.is_multipart():
         raise BadRequest("the multipart body cannot be read (check its boundary)")
-    fields: dict[str, bytes] = {}
+    fields: dict[str, tuple[bytes, str | None]] = {}
     for part in message.iter_parts():
         name = part.get_param("name", header="content-disposition")
         payload = part.get_payload(decode=True)
         if isinstance(name, str) and isinstance(payload, bytes):
-            fields.setdefault(name, payload)
+            charset = part.get_param("charset", header="content-type")
+            fields.setdefault(name, (payload, (charset.strip() or None) if isinstance(charset, str) else None))
     return fields
+
+
+def multipart_fields(body: bytes, content_type: str) -> dict[str, bytes]:
+    """Each field of a multipart body as bytes (see `multipart_parts` for the parts' charsets)."""
+    return {name: payload for name, (payload, _) in multipart_parts(body, content_type).items()}
 
 
 def request_fields(event: BaseProxyEvent) -> dict[str, str]:
@@ -168,8 +177,17 @@ def request_fields(event: BaseProxyEvent) -> dict[str, str]:
     return params
 
 
-def xml_document(event: BaseProxyEvent) -> tuple[bytes, str | None]:
-    """The MediExchange document of an import request and the charset its Content-Type names."""
+@dataclass(frozen=True, slots=True)
+class Upload:
+    """An import request's document, the charset that names its encoding if it declares none (a
+    multipart part's own charset, else the request Content-Type's), and whether it is a dry run."""
+
+    document: bytes
+    charset: str | None
+    dry_run: bool
+
+
+def xml_document(event: BaseProxyEvent) -> Upload:
     kind, options = media_type(event)
     charset = options.get("charset")
     if kind not in XML_TYPES | {FORM, MULTIPART}:
@@ -178,12 +196,26 @@ def xml_document(event: BaseProxyEvent) -> tuple[bytes, str | None]:
             f"({FORM} or {MULTIPART}) or the document itself (application/xml)"
         )
     body = raw_body(event)
+    dry_run = _is_set((event.query_string_parameters or {}).get(DRY_RUN))
     if kind in XML_TYPES:
-        return body, charset
-    fields = form_fields(body) if kind == FORM else multipart_fields(body, event.headers.get("content-type") or "")
-    if "xml" not in fields:
+        return Upload(body, charset, dry_run)
+    parts: dict[str, tuple[bytes, str | None]]
+    if kind == FORM:
+        parts = {name: (value, None) for name, value in form_fields(body).items()}
+    else:
+        parts = multipart_parts(body, event.headers.get("content-type") or "")
+    if "xml" not in parts:
         raise BadRequest("the form has no field named xml")
-    return fields["xml"], charset
+    document, part_charset = parts["xml"]
+    dry_run = dry_run or _is_set(parts[DRY_RUN][0].decode("latin-1") if DRY_RUN in parts else None)
+    return Upload(document, part_charset or charset, dry_run)
+
+
+DRY_RUN = "dry_run"
+
+
+def _is_set(value: str | None) -> bool:
+    return (value or "").strip().lower() in ("1", "true", "yes")
 
 
 ErrorRenderer = Callable[[ServiceError], "Response[Any]"]

@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Protocol, TypeVar
 
 from lxml import etree
@@ -15,24 +16,52 @@ from lxml import etree
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 MAX_TEXT = 1000  # characters of one text value; keeps every stored item far below DynamoDB's 400 KB
 MINUTES_PER_DAY = 1440
+FIRST_YEAR, LAST_YEAR = 1900, 2199  # dates outside are typing errors (and 0001 breaks time-zone arithmetic)
 
-_INT = re.compile(r"[+-]?\d{1,19}")
-_DATE = re.compile(r"(\d{1,2})\.(\d{1,2})\.(\d{4})")
-_TIME = re.compile(r"(\d{1,2}):(\d{2})")
-_DATETIME = re.compile(r"(\d{1,2})\.(\d{1,2})\.(\d{4}) +(\d{1,2}):(\d{2})(?::(\d{2}))?")
+
+@dataclass(frozen=True, slots=True)
+class Form:
+    """A form of value the reader accepts, as MIS software really writes it. `pattern` is both a Python
+    regular expression and an XML Schema pattern (anchored, ASCII digits only), so the schema that
+    /services/schema.xsd serves is made from this table and cannot drift from the reader."""
+
+    name: str
+    pattern: str
+    examples: tuple[str, ...]
+    documentation: str
+    regex: re.Pattern[str] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "regex", re.compile(self.pattern))
+
+
+_MIDNIGHT = r"( 0{1,2}:00(:00)?)?"
+_DAY = r"([0-9]{1,2})\.([0-9]{1,2})\.([0-9]{4})"
+_CLOCK = r"([0-9]{1,2}):([0-9]{2})(:([0-9]{2}))?"
+
+INTEGER = Form("integer", r"[+\-]?[0-9]{1,19}", ("12", "-3"), "an integer")
+DATE = Form("date", _DAY + _MIDNIGHT, ("01.07.2010", "01.07.2010 0:00:00"), "a date DD.MM.YYYY")
+TIME = Form("time", _CLOCK, ("9:00", "09:00", "08:00:00", "24:00"), "a time HH:MM")
+DATETIME = Form(
+    "datetime", _DAY + " +" + _CLOCK, ("01.07.2010 9:30", "01.07.2010 09:30:00"), "a date and time DD.MM.YYYY HH:MM:SS"
+)
+FORMS = (INTEGER, DATE, TIME, DATETIME)
+
 
 # How messages spell attributes a document did not give (the seed's own spelling).
 SPELLING = {"receptiondatetime": "ReceptionDateTime", "lastchangedon": "LastChangedOn", "syncmode": "SyncMode"}
 
 T = TypeVar("T")
+D = TypeVar("D", bound=dt.date)
 
 
 class RecordError(Exception):
     """One bad attribute of one record; the reader turns it into an Issue located at the record."""
 
-    def __init__(self, message: str, line: int | None = None) -> None:
+    def __init__(self, message: str, line: int | None = None, attribute: str | None = None) -> None:
         super().__init__(message)
         self.line = line
+        self.attribute = attribute
 
 
 def plain_name(name: str) -> str:
@@ -54,70 +83,83 @@ class Attributes:
     (A plain class with slots: the reader makes one per record, 10^5 of them for a big clinic.)
     """
 
-    __slots__ = ("element", "values")
+    __slots__ = ("aliases", "element", "values")
 
-    def __init__(self, element: etree._Element, values: dict[str, str]) -> None:
+    def __init__(self, element: etree._Element, values: dict[str, str], aliases: dict[str, str] | None = None) -> None:
         self.element = element
         self.values = values
+        self.aliases = aliases
 
     def name(self, key: str) -> str:
+        """An attribute as the document spelled it (an alias too), or as the seed spells one not given."""
         for raw_name in self.element.attrib:
-            if plain_name(raw_name) == key:
+            given = plain_name(raw_name)
+            if given == key or (self.aliases and self.aliases.get(given) == key):
                 return etree.QName(raw_name).localname
         return SPELLING.get(key, key)
+
+    def fail(self, name: str, problem: str) -> RecordError:
+        spelled = self.name(name)
+        return RecordError(f"attribute {spelled} {problem}", attribute=spelled)
+
+    def given(self, name: str) -> bool:
+        return bool(self.values.get(name, "").strip())
 
     def text(self, name: str, required: bool = True, max_length: int = MAX_TEXT) -> str:
         value = self.values.get(name, "").strip()
         if required and not value:
-            raise RecordError(f"attribute {self.name(name)} is required")
+            raise self.fail(name, "is required")
         if len(value) > max_length:
-            raise RecordError(f"attribute {self.name(name)} is longer than {max_length} characters")
+            raise self.fail(name, f"is longer than {max_length} characters ({len(value)})")
         return value
 
     def optional(self, name: str, read: Callable[[str], T]) -> T | None:
         """An optional attribute: absent or empty means not given."""
-        return read(name) if self.values.get(name, "").strip() else None
+        return read(name) if self.given(name) else None
+
+    def matched(self, name: str, form: Form) -> re.Match[str]:
+        raw = self.text(name)
+        match = form.regex.fullmatch(raw)
+        if not match:
+            raise self.fail(name, f"must be {form.documentation}, got {raw!r}")
+        return match
 
     def integer(self, name: str, low: int = INT64_MIN, high: int = INT64_MAX) -> int:
-        raw = self.text(name)
-        if not _INT.fullmatch(raw):
-            raise RecordError(f"attribute {self.name(name)} must be an integer, got {raw!r}")
-        value = int(raw)
+        value = int(self.matched(name, INTEGER).group(0))
         if not low <= value <= high:
-            raise RecordError(f"attribute {self.name(name)} must be from {low} to {high}, got {value}")
+            raise self.fail(name, f"must be from {low} to {high}, got {value}")
         return value
 
     def date(self, name: str) -> dt.date:
-        raw = self.text(name)
-        match = _DATE.fullmatch(raw)
-        if not match:
-            raise RecordError(f"attribute {self.name(name)} must be a date DD.MM.YYYY, got {raw!r}")
-        day, month, year = map(int, match.groups())
-        return self.checked(name, raw, lambda: dt.date(year, month, day))
+        match = self.matched(name, DATE)
+        day, month, year = map(int, match.groups()[:3])
+        return self.checked(name, match.group(0), lambda: dt.date(year, month, day))
 
     def local_datetime(self, name: str) -> dt.datetime:
-        raw = self.text(name)
-        match = _DATETIME.fullmatch(raw)
-        if not match:
-            raise RecordError(f"attribute {self.name(name)} must be a date and time DD.MM.YYYY HH:MM:SS, got {raw!r}")
+        match = self.matched(name, DATETIME)
         day, month, year, hour, minute = map(int, match.groups()[:5])
-        second = int(match.group(6) or 0)
-        return self.checked(name, raw, lambda: dt.datetime(year, month, day, hour, minute, second))
+        second = int(match.group(7) or 0)
+        return self.checked(name, match.group(0), lambda: dt.datetime(year, month, day, hour, minute, second))
 
-    def checked(self, name: str, raw: str, make: Callable[[], T]) -> T:
+    def checked(self, name: str, raw: str, make: Callable[[], D]) -> D:
         try:
-            return make()
+            value = make()
         except ValueError:
-            raise RecordError(f"attribute {self.name(name)} is not a real date or time: {raw!r}") from None
+            raise self.fail(name, f"is not a real date or time: {raw!r}") from None
+        if not FIRST_YEAR <= value.year <= LAST_YEAR:
+            raise self.fail(name, f"must lie in the years {FIRST_YEAR} to {LAST_YEAR}, got {raw!r}")
+        return value
 
     def minutes_of_day(self, name: str, allow_end_of_day: bool = False) -> int:
-        raw = self.text(name)
-        match = _TIME.fullmatch(raw)
-        hour, minute = map(int, match.groups()) if match else (-1, -1)
-        if raw == "24:00" and allow_end_of_day:
+        """A time of day in minutes from midnight; seconds are dropped (schedules count whole minutes)."""
+        match = self.matched(name, TIME)
+        hour, minute, second = int(match.group(1)), int(match.group(2)), int(match.group(4) or 0)
+        if second > 59:
+            raise self.fail(name, f"must be a time HH:MM from 00:00 to 23:59, got {match.group(0)!r}")
+        if allow_end_of_day and (hour, minute, second) == (24, 0, 0):
             return MINUTES_PER_DAY
         if not (0 <= hour <= 23 and 0 <= minute <= 59):
-            raise RecordError(f"attribute {self.name(name)} must be a time HH:MM from 00:00 to 23:59, got {raw!r}")
+            raise self.fail(name, f"must be a time HH:MM from 00:00 to 23:59, got {match.group(0)!r}")
         return hour * 60 + minute
 
 
@@ -125,9 +167,14 @@ class RecordContext(Protocol):
     """What a record's reader asks of the document reader around it."""
 
     def attributes(
-        self, element: etree._Element, section: str, known: frozenset[str], aliases: dict[str, str] | None = None
+        self,
+        element: etree._Element,
+        section: str,
+        known: frozenset[str],
+        aliases: dict[str, str] | None = None,
+        quiet: bool = False,
     ) -> Attributes:
-        """The element's known attributes; each unknown one is a warning."""
+        """The element's known attributes; each unknown one is a warning (unless `quiet`)."""
         ...
 
     def warn(

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Iterator
 from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -19,8 +18,8 @@ from lxml import etree
 
 from mediexchange.errors import BadRequest, InvalidRecords, MissingClientKey
 from mediexchange.protocol.attributes import Attributes, RecordError, local_name, plain_name
-from mediexchange.protocol.sections import APPOINTMENTS, BY_NAME, SECTIONS, Section
-from mediexchange.records import Document, Issue, SyncMode
+from mediexchange.protocol.sections import APPOINTMENTS, BY_NAME, MAX_KEY_BYTES, SECTIONS, Applies, Section
+from mediexchange.records import Document, Issue, Rejected, SyncMode
 from mediexchange.timeutil import NonexistentLocalTime, localize
 
 MAX_REPORTED = 1000  # errors, and warnings, listed in one answer
@@ -87,24 +86,46 @@ class DocumentReader:
     # -- what record readers ask for (protocol.attributes.RecordContext) -------------------------
 
     def attributes(
-        self, element: etree._Element, section: str, known: frozenset[str], aliases: dict[str, str] | None = None
+        self,
+        element: etree._Element,
+        section: str,
+        known: frozenset[str],
+        aliases: dict[str, str] | None = None,
+        quiet: bool = False,
     ) -> Attributes:
         values: dict[str, str] = {}
         for raw_name, value in element.attrib.items():
             given = plain_name(raw_name)
             name = aliases.get(given, given) if aliases else given
             if name in values:
-                raise RecordError(f"attribute {name} is given more than once")
+                spelled = etree.QName(raw_name).localname
+                raise RecordError(f"attribute {name} is given more than once", attribute=spelled)
             if name not in known:
-                self.warn("unknown_attribute", f"unknown attribute {given} ignored", element, section)
+                if not quiet:
+                    spelled = etree.QName(raw_name).localname
+                    message = f"unknown attribute {spelled} ignored"
+                    record_id = self.record_id(section, element)
+                    self.warnings.add(
+                        Issue("unknown_attribute", message, element.sourceline, section, record_id, spelled)
+                    )
                 continue
             values[name] = value
-        return Attributes(element, values)
+        return Attributes(element, values, aliases)
 
     def warn(
         self, code: str, message: str, element: etree._Element, section: str, record_id: str | None = None
     ) -> None:
         self.warnings.add(Issue(code, message, element.sourceline, section, record_id))
+
+    def record_id(self, section_name: str, element: etree._Element) -> str | None:
+        """How answers name the record an element belongs to: its key (a time_rules element belongs to
+        its schedule), else its id as written."""
+        owner = element.getparent() if local_name(element) == "time_rules" else element
+        if owner is None:
+            return None
+        section = BY_NAME.get(section_name.lower())
+        key = section.key_of(self, owner) if section is not None else None
+        return key or next((v.strip() for k, v in owner.attrib.items() if plain_name(k) == "id"), None)
 
     def exists_locally(self, local: dt.datetime, name: str) -> None:
         if not has_clock_change(local.date(), self.tz):  # nearly every day: nothing to check
@@ -112,12 +133,17 @@ class DocumentReader:
         try:
             localize(local, self.tz)
         except NonexistentLocalTime as exc:
-            raise RecordError(f"attribute {name}: {exc}") from None
+            raise RecordError(f"attribute {name}: {exc}", attribute=name) from None
 
     # -- sections and records --------------------------------------------------------------------
 
-    def records(self, section: Section[Any], element: etree._Element) -> Iterator[Any]:
-        """Every well-formed record of a section; the rest become errors."""
+    def records(self, section: Section[Any], element: etree._Element) -> tuple[tuple[Any, ...], Rejected]:
+        """The section's valid records, each key once (a later record of a key wins, with a warning),
+        and what was rejected: every bad record is an error of its own, the rest stand."""
+        valid: dict[str, Any] = {}
+        first_line: dict[str, int] = {}
+        rejected_keys: set[str] = set()
+        received, count, unkeyed = 0, 0, False
         for child in element:
             if not isinstance(child.tag, str):
                 continue
@@ -125,30 +151,43 @@ class DocumentReader:
                 message = f"unknown element {etree.QName(child).localname} ignored"
                 self.warn("unknown_element", message, child, section.name)
                 continue
+            line = child.sourceline or 0
+            received += 1
             try:
-                yield section.read(self, child)
+                record = section.read(self, child)
+                read_key: str = section.key(record)
+                # At most 4 bytes a character: only a long key needs measuring.
+                if len(read_key) > MAX_KEY_BYTES // 4 and len(read_key.encode()) > MAX_KEY_BYTES:
+                    raise RecordError(f"the record's key is longer than {MAX_KEY_BYTES} bytes")
+                key: str | None = read_key
             except RecordError as exc:
-                record_id = next((v.strip() for k, v in child.attrib.items() if k.lower() == "id"), None)
-                line = exc.line or child.sourceline
-                self.errors.add(Issue("invalid_record", str(exc), line, section.name, record_id))
-
-    def first_of_each_key(self, section: Section[Any], records: Iterator[Any]) -> tuple[Any, ...]:
-        """The records of a section, each key once; a key seen again is an error."""
-        first: dict[str, Any] = {}
-        for record in records:
-            key = section.key(record)
-            if key in first:
-                message = f"duplicate id {key} (first at line {first[key].line})"
-                self.errors.add(Issue("invalid_record", message, record.line, section.name, key))
+                record, key = None, section.key_of(self, child)
+                record_id = key or next((v.strip() for k, v in child.attrib.items() if plain_name(k) == "id"), None)
+                issue = Issue("invalid_record", str(exc), exc.line or line, section.name, record_id, exc.attribute)
+                self.errors.add(issue)
+                count += 1
+                unkeyed |= key is None
+            if key is None:
+                continue
+            if key in first_line:
+                message = f"duplicate id {key}: the record at line {line} replaces the one at line {first_line[key]}"
+                self.warn("duplicate_id", message, child, section.name, key)
+            first_line[key] = line
+            if record is None:
+                rejected_keys.add(key)
+                valid.pop(key, None)  # the later record wins, even a rejected one: the stored version stays
             else:
-                first[key] = record
-        return tuple(first.values())
+                rejected_keys.discard(key)
+                valid[key] = record
+        return tuple(valid.values()), Rejected(received, count, frozenset(rejected_keys), unkeyed)
 
     def sections(self, root: etree._Element) -> dict[Section[Any], etree._Element]:
         """The root's section elements; unknown ones are warnings, a section given twice an error."""
         for name in root.attrib:
             if plain_name(name) != "clientkey":
-                self.warn("unknown_attribute", f"unknown attribute {name} ignored", root, "MediExchange")
+                spelled = etree.QName(name).localname
+                message = f"unknown attribute {spelled} ignored"
+                self.warnings.add(Issue("unknown_attribute", message, root.sourceline, "MediExchange", None, spelled))
         found: dict[Section[Any], etree._Element] = {}
         for element in root:
             if not isinstance(element.tag, str):
@@ -165,30 +204,39 @@ class DocumentReader:
         return found
 
     def sync_mode(self, element: etree._Element) -> SyncMode:
+        """The Appointments section's SyncMode (absent: diff); one that cannot be read refuses the document."""
         try:
-            raw = self.attributes(element, "Appointments", frozenset({"syncmode"})).text("syncmode", required=False)
+            a = self.attributes(element, "Appointments", frozenset({"syncmode"}))
+            raw = a.text("syncmode", required=False)
+            if raw.lower() not in ("", *SyncMode):
+                raise a.fail("syncmode", f"must be full or diff, got {raw!r}")
             return SyncMode(raw.lower() or SyncMode.DIFF.value)
         except RecordError as exc:
-            self.errors.add(Issue("invalid_record", str(exc), element.sourceline, "Appointments"))
-        except ValueError:
-            message = f"SyncMode must be full or diff, got {raw!r}"
-            self.errors.add(Issue("invalid_record", message, element.sourceline, "Appointments"))
+            issue = Issue("invalid_record", str(exc), element.sourceline, "Appointments", None, exc.attribute)
+            self.errors.add(issue)
         return SyncMode.DIFF
 
     def read(self, root: etree._Element) -> Document:
+        """Every section's records; raises InvalidRecords only for problems with the document as a whole."""
         client_key = client_key_of(root)
         found = self.sections(root)
         sync_mode = self.sync_mode(found[APPOINTMENTS]) if APPOINTMENTS in found else SyncMode.DIFF
+        if self.errors:  # a section twice, an unreadable SyncMode: nothing can be applied safely
+            raise InvalidRecords("the document cannot be applied; nothing was imported", self.errors.reported())
+        records, rejected = {}, {}
         # In the table's order, whatever the document's: answers list sections the same way every time.
-        records = {
-            section.name: self.first_of_each_key(section, self.records(section, element))
-            for section, element in sorted(found.items(), key=lambda pair: SECTIONS.index(pair[0]))
-        }
-        if self.errors:
-            raise InvalidRecords("invalid records; nothing was imported", self.errors.reported())
-        return Document(client_key, records, sync_mode, self.warnings.reported())
+        for section in sorted(found, key=SECTIONS.index):
+            records[section.name], rejected[section.name] = self.records(section, found[section])
+        for name, what in rejected.items():
+            applies = BY_NAME[name.lower()].applies
+            replacing = applies is Applies.REPLACE or (applies is Applies.SYNC_MODE and sync_mode is SyncMode.FULL)
+            if what.unkeyed and replacing:
+                message = f"a rejected record of {name} has no readable key, so {name} deletes nothing this time"
+                self.warnings.add(Issue("deletions_suspended", message, found[BY_NAME[name.lower()]].sourceline, name))
+        return Document(client_key, records, sync_mode, self.warnings.reported(), self.errors.reported(), rejected)
 
 
 def read_document(root: etree._Element, tz: ZoneInfo) -> Document:
-    """The whole document, validated; raises InvalidRecords with every error found."""
+    """The whole document, record by record: bad records are listed in `errors` and left out; raises
+    InvalidRecords only when the document as a whole cannot be applied."""
     return DocumentReader(tz).read(root)

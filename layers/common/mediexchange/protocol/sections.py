@@ -11,11 +11,13 @@ import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
+from functools import cache
 from typing import Any, Generic, TypeVar
 
 from lxml import etree
 
 from mediexchange.protocol.attributes import (
+    MAX_TEXT,
     MINUTES_PER_DAY,
     RecordContext,
     RecordError,
@@ -37,17 +39,75 @@ from mediexchange.records import (
 
 R = TypeVar("R")
 
+MAX_TABLENAME = 255  # characters (SPEC section 3)
+MAX_KEY_BYTES = 1024  # DynamoDB's limit for a sort key, which a record's key becomes
+MAX_WINDOWS = 1440  # time_rules of one schedule: keeps its item far below DynamoDB's 400 KB
+
+
+@dataclass(frozen=True, slots=True)
+class Attr:
+    """An attribute a record element reads (name in lower case) and the form of its value: a name of
+    `protocol.attributes.FORMS`, or text, status, syncmode. /services/schema.xsd is made from these."""
+
+    name: str
+    form: str = "text"
+    required: bool = False
+    low: int | None = None
+    high: int | None = None
+    max_length: int = MAX_TEXT
+
+
+@cache  # asked once per record, answered once per table
+def names(attributes: tuple[Attr, ...]) -> frozenset[str]:
+    return frozenset(a.name for a in attributes)
+
+
+_ID = Attr("id", "integer", required=True)
+_NAME = Attr("name", required=True)
+_POS = Attr("pos", "integer")
+_RESOURCE_ID = Attr("resource_id", "integer", required=True)
+GROUP_ATTRIBUTES = (_ID, _NAME, _POS)
+RESOURCE_ATTRIBUTES = (
+    _ID,
+    _NAME,
+    Attr("time_step", "integer", True, 1, MINUTES_PER_DAY),
+    Attr("group_id", "integer"),
+    _POS,
+)
+SCHEDULE_ATTRIBUTES = (_ID, Attr("date", "date", required=True), _RESOURCE_ID)
+TIME_RULE_ATTRIBUTES = (Attr("w_start", "time"), Attr("w_end", "time"), Attr("b_start", "time"), Attr("b_end", "time"))
+APPOINTMENT_ATTRIBUTES = (
+    Attr("tablename", required=True, max_length=MAX_TABLENAME),
+    _ID,
+    _RESOURCE_ID,
+    Attr("receptiondatetime", "datetime", required=True),
+    Attr("duration", "integer", True, 0, MINUTES_PER_DAY),
+    Attr("title"),
+)
+ORDER_CHANGE_ATTRIBUTES = (
+    _ID,
+    Attr("status", "status", required=True),
+    Attr("lastchangedon", "datetime", required=True),
+    Attr("reception_datetime", "datetime"),
+    Attr("duration", "integer", False, 1, MINUTES_PER_DAY),
+    Attr("mw_resource_id", "integer"),
+)
+
 TIME_RULE_ALIASES = {
     "w_starttime": "w_start",
     "w_endtime": "w_end",
     "b_starttime": "b_start",
     "b_endtime": "b_end",
 }
-# What an MIS may send to change an order; every other attribute of the export it may echo back, ignored.
-ORDER_CHANGE_ATTRIBUTES = frozenset(
-    {"id", "status", "lastchangedon", "reception_datetime", "duration", "mw_resource_id"}
-)
-ORDER_ECHOED = frozenset(f.xml.lower() for _, f in ORDER_FIELDS) - ORDER_CHANGE_ATTRIBUTES
+# Every other attribute of the export an MIS may echo back in an order change: read as text, ignored.
+ORDER_ECHOED = frozenset(f.xml.lower() for _, f in ORDER_FIELDS) - {
+    "id",
+    "status",
+    "lastchangedon",
+    "reception_datetime",
+    "duration",
+    "mw_resource_id",
+}
 
 
 class Storage(Enum):
@@ -72,10 +132,25 @@ class Section(Generic[R]):
     record: type[R]
     read: Callable[[RecordContext, etree._Element], R]
     key: Callable[[R], str]  # unique within the section
+    key_attributes: tuple[str, ...]  # what the key is read from, for a record rejected for another reason
+    attributes: tuple[Attr, ...]
     applies: Applies
     code: str = ""  # the store's short name for the kind (part of every stored key: never change it)
     storage: Storage = Storage.FEW
     when: Callable[[R], dt.date] | None = None  # BY_RESOURCE: the local date or start time a record is found by
+
+    def key_of(self, context: RecordContext, element: etree._Element) -> str | None:
+        """The key of a record as far as it can be read (None if not): a rejected record keeps its stored
+        version only if its key is known. Keys are stored as DynamoDB sort keys: at most 1,024 bytes."""
+        try:
+            a = context.attributes(element, self.name, frozenset(self.key_attributes), quiet=True)
+            parts = [
+                str(a.integer(n)) if n == "id" else a.text(n, max_length=MAX_TABLENAME) for n in self.key_attributes
+            ]
+        except RecordError:
+            return None
+        key = "#".join(parts)
+        return key if len(key.encode()) <= MAX_KEY_BYTES else None
 
     def of(self, document: Document) -> tuple[R, ...] | None:
         """The section's records in a document; None if it was not sent."""
@@ -87,12 +162,12 @@ class Section(Generic[R]):
 
 
 def read_group(context: RecordContext, element: etree._Element) -> Group:
-    a = context.attributes(element, "ResourceGroups", frozenset({"id", "name", "pos"}))
+    a = context.attributes(element, "ResourceGroups", names(GROUP_ATTRIBUTES))
     return Group(a.integer("id"), a.text("name"), a.optional("pos", a.integer) or 0, line_of(element))
 
 
 def read_resource(context: RecordContext, element: etree._Element) -> Resource:
-    a = context.attributes(element, "Resources", frozenset({"id", "name", "time_step", "group_id", "pos"}))
+    a = context.attributes(element, "Resources", names(RESOURCE_ATTRIBUTES))
     return Resource(
         id=a.integer("id"),
         name=a.text("name"),
@@ -104,67 +179,80 @@ def read_resource(context: RecordContext, element: etree._Element) -> Resource:
 
 
 def read_schedule(context: RecordContext, element: etree._Element) -> Schedule:
-    a = context.attributes(element, "Schedules", frozenset({"id", "date", "resource_id"}))
+    """A resource's working windows of one day. No time_rules, or only empty or zero-length ones: a day off."""
+    a = context.attributes(element, "Schedules", names(SCHEDULE_ATTRIBUTES))
     schedule_id, date, resource_id = a.integer("id"), a.date("date"), a.integer("resource_id")
     windows = []
+    rules = 0
     for child in element:
         if not isinstance(child.tag, str):
             continue
         if local_name(child) != "time_rules":
-            context.warn(
-                "unknown_element", f"unknown element {etree.QName(child).localname} ignored", child, "Schedules"
-            )
+            message = f"unknown element {etree.QName(child).localname} ignored"
+            context.warn("unknown_element", message, child, "Schedules", str(schedule_id))
             continue
+        rules += 1
+        if rules > MAX_WINDOWS:
+            raise RecordError(f"a schedule takes at most {MAX_WINDOWS} time_rules", line_of(child))
         try:
-            windows.append(read_window(context, child))
+            window = read_window(context, child)
         except RecordError as exc:
-            raise RecordError(f"time_rules: {exc}", line_of(child)) from None
-    if not windows:
-        raise RecordError("a schedule needs at least one time_rules element")
+            raise RecordError(f"time_rules: {exc}", line_of(child), exc.attribute) from None
+        if window is not None:
+            windows.append(window)
     return Schedule(schedule_id, date, resource_id, tuple(windows), line_of(element))
 
 
-def read_window(context: RecordContext, element: etree._Element) -> Window:
-    known = frozenset({"w_start", "w_end", "b_start", "b_end"})
-    a = context.attributes(element, "Schedules", known, TIME_RULE_ALIASES)
+def read_window(context: RecordContext, element: etree._Element) -> Window | None:
+    """A working window in minutes from the day's midnight; an end before the start ends the next day
+    (an overnight window). None when the window is empty: a day off."""
+    a = context.attributes(element, "Schedules", names(TIME_RULE_ATTRIBUTES), TIME_RULE_ALIASES)
+    if not a.given("w_start") and not a.given("w_end"):
+        return None
     start, end = a.minutes_of_day("w_start"), a.minutes_of_day("w_end", allow_end_of_day=True)
-    if end <= start:
-        raise RecordError(f"w_end must be after w_start ({a.text('w_start')}-{a.text('w_end')})")
+    if end == start:
+        return None
+    overnight = end < start
+    end += MINUTES_PER_DAY if overnight else 0
     break_start = a.optional("b_start", a.minutes_of_day)
     break_end = a.optional("b_end", lambda n: a.minutes_of_day(n, allow_end_of_day=True))
-    if (break_start is None) != (break_end is None):
+    if (break_start is None and break_end is None) or break_start == break_end:
+        return Window(start, end)  # no break
+    if break_start is None or break_end is None:
         raise RecordError("b_start and b_end go together: give both or neither")
-    if break_start is not None and break_end is not None and not start <= break_start < break_end <= end:
+    if overnight:  # the part of the break after midnight belongs to the next day
+        break_start += MINUTES_PER_DAY if break_start < start else 0
+        break_end += MINUTES_PER_DAY if break_end <= start else 0
+    if not start <= break_start < break_end <= end:
         raise RecordError("the break must end after it starts and lie inside the working hours")
     return Window(start, end, break_start, break_end)
 
 
 def read_appointment(context: RecordContext, element: etree._Element) -> Appointment:
-    known = frozenset({"tablename", "id", "resource_id", "receptiondatetime", "duration", "title"})
-    a = context.attributes(element, "Appointments", known)
+    a = context.attributes(element, "Appointments", names(APPOINTMENT_ATTRIBUTES))
     start = a.local_datetime("receptiondatetime")
-    context.exists_locally(start, "ReceptionDateTime")
+    context.exists_locally(start, a.name("receptiondatetime"))
     return Appointment(
-        tablename=a.text("tablename"),
+        tablename=a.text("tablename", max_length=MAX_TABLENAME),
         id=a.integer("id"),
         resource_id=a.integer("resource_id"),
         start=start,
-        duration=a.integer("duration", 1, MINUTES_PER_DAY),
+        duration=a.integer("duration", 0, MINUTES_PER_DAY),
         title=a.text("title", required=False),
         line=line_of(element),
     )
 
 
 def read_order_change(context: RecordContext, element: etree._Element) -> OrderChange:
-    a = context.attributes(element, "Orders", ORDER_CHANGE_ATTRIBUTES | ORDER_ECHOED)
+    a = context.attributes(element, "Orders", names(ORDER_CHANGE_ATTRIBUTES) | ORDER_ECHOED)
     status = a.integer("status")
     if status not in {s.value for s in OrderStatus}:
-        raise RecordError(f"attribute status must be 0 (received), 1 (accepted) or 3 (rejected), got {status}")
+        raise a.fail("status", f"must be 0 (received), 1 (accepted) or 3 (rejected), got {status}")
     last_changed = a.local_datetime("lastchangedon")
-    context.exists_locally(last_changed, "LastChangedOn")
+    context.exists_locally(last_changed, a.name("lastchangedon"))
     reception = a.optional("reception_datetime", a.local_datetime)
     if reception is not None:
-        context.exists_locally(reception, "reception_datetime")
+        context.exists_locally(reception, a.name("reception_datetime"))
     return OrderChange(
         id=a.integer("id"),
         status=OrderStatus(status),
@@ -186,10 +274,21 @@ def _appointment_key(record: Appointment) -> str:
 
 # -- the table -------------------------------------------------------------------------------------
 
-GROUPS = Section("ResourceGroups", "rg", Group, read_group, _by_id, Applies.REPLACE, "G")
-RESOURCES = Section("Resources", "r", Resource, read_resource, _by_id, Applies.REPLACE, "R")
+ID = ("id",)
+GROUPS = Section("ResourceGroups", "rg", Group, read_group, _by_id, ID, GROUP_ATTRIBUTES, Applies.REPLACE, "G")
+RESOURCES = Section("Resources", "r", Resource, read_resource, _by_id, ID, RESOURCE_ATTRIBUTES, Applies.REPLACE, "R")
 SCHEDULES = Section(
-    "Schedules", "s", Schedule, read_schedule, _by_id, Applies.REPLACE, "S", Storage.BY_RESOURCE, lambda s: s.date
+    "Schedules",
+    "s",
+    Schedule,
+    read_schedule,
+    _by_id,
+    ID,
+    SCHEDULE_ATTRIBUTES,
+    Applies.REPLACE,
+    "S",
+    Storage.BY_RESOURCE,
+    lambda s: s.date,
 )
 APPOINTMENTS = Section(
     "Appointments",
@@ -197,12 +296,23 @@ APPOINTMENTS = Section(
     Appointment,
     read_appointment,
     _appointment_key,
+    ("tablename", "id"),
+    APPOINTMENT_ATTRIBUTES,
     Applies.SYNC_MODE,
     "A",
     Storage.BY_RESOURCE,
     lambda a: a.start,
 )
-ORDERS = Section("Orders", "o", OrderChange, read_order_change, _by_id, Applies.CHANGES)
+ORDERS = Section(
+    "Orders",
+    "o",
+    OrderChange,
+    read_order_change,
+    _by_id,
+    ID,
+    ORDER_CHANGE_ATTRIBUTES + tuple(Attr(name) for name in sorted(ORDER_ECHOED)),
+    Applies.CHANGES,
+)
 
 # In the order an import applies them and an answer lists them.
 SECTIONS: tuple[Section[Any], ...] = (GROUPS, RESOURCES, SCHEDULES, APPOINTMENTS, ORDERS)

@@ -22,7 +22,13 @@ def serialize(root: etree._Element, encoding: str = "utf-8") -> bytes:
 
 
 def _issue_attributes(element: etree._Element, issue: Issue) -> None:
-    for name, value in (("line", issue.line), ("section", issue.section), ("id", issue.record_id)):
+    located = (
+        ("line", issue.line),
+        ("section", issue.section),
+        ("id", issue.record_id),
+        ("attribute", issue.attribute),
+    )
+    for name, value in located:
         if value is not None:
             element.set(name, str(value))
 
@@ -37,7 +43,10 @@ def error_result(root_name: str, code: str, issues: Sequence[Issue]) -> etree._E
 
 
 def import_result(report: ImportReport) -> etree._Element:
-    root = etree.Element("ImportResult", status="ok", import_id=report.import_id)
+    """What an import did, section by section; `partial` when records were rejected (each an Error)."""
+    root = etree.Element("ImportResult", status="partial" if report.errors else "ok", import_id=report.import_id)
+    if report.dry_run:
+        root.set("dry_run", "1")
     for section in SYNCED:
         counts = report.sections.get(section.name)
         if counts is None:
@@ -45,7 +54,7 @@ def import_result(report: ImportReport) -> etree._Element:
         element = etree.SubElement(root, section.name)
         if section.applies is Applies.SYNC_MODE:
             element.set("mode", report.sync_mode.value)
-        for name in ("received", "written", "deleted"):
+        for name in ("received", "written", "deleted", "rejected"):
             element.set(name, str(getattr(counts, name)))
     if report.orders is not None:
         orders = report.orders
@@ -57,10 +66,15 @@ def import_result(report: ImportReport) -> etree._Element:
             unchanged=str(len(orders.unchanged)),
             conflicts=str(len(orders.conflicts)),
             unknown=str(len(orders.unknown)),
+            rejected=str(orders.rejected),
         )
         for tag, ids in (("conflict", orders.conflicts), ("unknown", orders.unknown)):
             for order_id in ids:
                 etree.SubElement(element, tag, id=str(order_id))
+    for issue in report.errors:
+        error = etree.SubElement(root, "Error", code=issue.code)
+        _issue_attributes(error, issue)
+        error.text = issue.message
     if report.warnings:
         warnings = etree.SubElement(root, "Warnings")
         for issue in report.warnings:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import secrets
 import time
 import uuid
@@ -16,9 +17,30 @@ from mediexchange.store.backend import Backend, guarded
 from mediexchange.store.models import ClinicModel
 
 MAX_LIVE_KEYS = 2  # the current key and the one being rotated out
+_HEX = "[0-9A-Fa-f]"
+_GUID = re.compile(rf"(\{{)?({_HEX}{{8}}-{_HEX}{{4}}-{_HEX}{{4}}-{_HEX}{{4}}-{_HEX}{{12}})(?(1)\}})")
+
+
+def canonical_client_key(client_key: str) -> str:
+    """The form a client key is stored and looked up in: a GUID (8-4-4-4-12 hex digits, with or
+    without surrounding braces) in upper case without braces, since MIS software writes GUIDs in
+    either case; any other key exactly as given."""
+    guid = _GUID.fullmatch(client_key)
+    return guid.group(2).upper() if guid else client_key
+
+
+def _legacy_forms(client_key: str) -> list[str]:
+    """The spellings of a GUID key other than its canonical one that a key issued before keys were
+    made canonical was likely stored in (lower case, braces): the key as given first."""
+    if not _GUID.fullmatch(client_key):
+        return []
+    canonical = canonical_client_key(client_key)
+    forms = [client_key, canonical.lower(), f"{{{canonical}}}", f"{{{canonical.lower()}}}"]
+    return [form for form in dict.fromkeys(forms) if form != canonical]
 
 
 def key_hash(client_key: str) -> str:
+    """The SHA-256 of a key exactly as given (callers pass the canonical form, see `canonical_client_key`)."""
     return hashlib.sha256(client_key.encode()).hexdigest()
 
 
@@ -44,21 +66,25 @@ class Clinics:
     def create(self, name: str, timezone: str, client_key: str) -> Clinic:
         clinic_id = secrets.token_hex(6)
         now = int(time.time())
-        self._claim_key(client_key, clinic_id, now)
-        self.model(
-            clinic_id, name=name, timezone=timezone, enabled=True, key_hashes={key_hash(client_key)}, created_at=now
-        ).save(condition=self.model.clinic_id.does_not_exist())
+        digest = self._claim_key(client_key, clinic_id, now)
+        self.model(clinic_id, name=name, timezone=timezone, enabled=True, key_hashes={digest}, created_at=now).save(
+            condition=self.model.clinic_id.does_not_exist()
+        )
         return Clinic(clinic_id, name, timezone)
 
-    def _claim_key(self, client_key: str, clinic_id: str, now: int) -> None:
+    def _claim_key(self, client_key: str, clinic_id: str, now: int) -> str:
+        """Record that the key, in its canonical form, is the clinic's, and return its hash; refuse a
+        key in use already, also when a clinic holds it in another spelling of the same GUID."""
+        if any(self._owner(form) is not None for form in _legacy_forms(client_key)):
+            raise AdminError("this client key is already in use")
+        digest = key_hash(canonical_client_key(client_key))
         try:
-            self.keys(key_hash(client_key), clinic_id=clinic_id, created_at=now).save(
-                condition=self.keys.key_hash.does_not_exist()
-            )
+            self.keys(digest, clinic_id=clinic_id, created_at=now).save(condition=self.keys.key_hash.does_not_exist())
         except PutError as exc:
             if _is_conditional_failure(exc):
                 raise AdminError("this client key is already in use") from None
             raise
+        return digest
 
     def get(self, clinic_id: str) -> Clinic | None:
         try:
@@ -71,7 +97,19 @@ class Clinics:
         return sorted(((_clinic(m), len(m.key_hashes or ())) for m in self.model.scan()), key=lambda pair: pair[0].name)
 
     def for_key(self, client_key: str) -> Clinic | None:
-        """The enabled clinic that owns a live key, or None; the key itself is never stored."""
+        """The enabled clinic that owns a live key, or None; the key itself is never stored.
+
+        A GUID key is looked up in its canonical form first, then exactly as given: a key stored
+        before keys were made canonical (a lower-case GUID, say) keeps working as it was sent.
+        """
+        for candidate in dict.fromkeys((canonical_client_key(client_key), client_key)):
+            clinic = self._owner(candidate)
+            if clinic is not None and clinic.enabled:
+                return _clinic(clinic)
+        return None
+
+    def _owner(self, client_key: str) -> ClinicModel | None:
+        """The clinic (enabled or not) for which this exact key is live, or None."""
         digest = key_hash(client_key)
         try:
             owner = self.keys.get(digest)
@@ -79,7 +117,7 @@ class Clinics:
         except DoesNotExist:
             return None
         live = any(hmac.compare_digest(digest, known) for known in clinic.key_hashes or ())
-        return _clinic(clinic) if live and clinic.enabled else None
+        return clinic if live else None
 
     def _require(self, clinic_id: str) -> ClinicModel:
         try:
@@ -95,15 +133,19 @@ class Clinics:
         clinic = self._require(clinic_id)
         if len(clinic.key_hashes or ()) >= MAX_LIVE_KEYS:
             raise AdminError(f"clinic {clinic_id} already has {MAX_LIVE_KEYS} live keys; revoke one first")
-        client_key = new_client_key()
-        self._claim_key(client_key, clinic_id, int(time.time()))
-        clinic.update(actions=[self.model.key_hashes.add({key_hash(client_key)})])
+        client_key = canonical_client_key(new_client_key())
+        digest = self._claim_key(client_key, clinic_id, int(time.time()))
+        clinic.update(actions=[self.model.key_hashes.add({digest})])
         return client_key
 
     def revoke_key(self, clinic_id: str, client_key: str) -> None:
+        """Stop accepting a key, named in any spelling of its GUID (or exactly as stored before keys
+        were made canonical)."""
         clinic = self._require(clinic_id)
-        digest = key_hash(client_key)
-        if digest not in (clinic.key_hashes or set()):
+        live = clinic.key_hashes or set()
+        candidates = dict.fromkeys((canonical_client_key(client_key), client_key))
+        digest = next((key_hash(key) for key in candidates if key_hash(key) in live), None)
+        if digest is None:
             raise AdminError(f"that key is not a live key of clinic {clinic_id}")
         clinic.update(actions=[self.model.key_hashes.delete({digest})])
         self.keys(digest).delete(condition=self.keys.clinic_id == clinic_id)
