@@ -3,6 +3,7 @@
 from typing import Any
 
 from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from mediexchange import portal
 from mediexchange.web import handler_for, json_resolver, store
 
@@ -16,7 +17,11 @@ def clinic(clinic_id: str) -> dict[str, Any]:
 
 @app.get("/portal/clinics/<clinic_id>/slots")
 def slots(clinic_id: str) -> dict[str, Any]:
-    return portal.slots_view(store(), clinic_id, app.current_event.query_string_parameters or {})
+    answer = portal.slots_view(store(), clinic_id, app.current_event.query_string_parameters or {})
+    if answer.get("stale"):  # the clinic's MIS stopped sending its busy time: the StaleSyncAlarm fires
+        with single_metric("StaleSlotAnswers", MetricUnit.Count, 1, namespace="MediExchange") as metric:
+            metric.add_dimension("service", "portal")
+    return answer
 
 
 @app.post("/portal/clinics/<clinic_id>/orders")

@@ -70,7 +70,7 @@ def test_the_loop_from_schedule_to_confirmed_order(server: LocalServer) -> None:
     query = urlencode({"client_key": clinic["client_key"], "start": 0})
     status, _, body = server.request("GET", f"/services/export.php?{query}")
     [exported] = etree.fromstring(body).iter("o")
-    assert (exported.get("id"), exported.get("name1"), exported.get("mw_resource_id")) == (
+    assert (exported.get("ID"), exported.get("Name1"), exported.get("MW_Resource_ID")) == (
         str(order["id"]),
         "Кузнецов",
         "77",

@@ -324,7 +324,7 @@ def test_errors_come_after_the_sections_and_before_the_warnings(clinic: Clinic) 
     # Given a document with a bad resource, a good one in an unknown group, and a rejected order change
     body = document(
         '<Resources>\n<r id="1" name="" time_step="30"/>\n<r id="2" name="B" time_step="30" group_id="9"/>\n</Resources>\n'
-        '<Orders>\n<o id="1" status="1"/>\n</Orders>'
+        '<Orders>\n<o id="1" status="2" LastChangedOn="01.01.2024 10:00:00"/>\n</Orders>'
     )
     # When it is imported
     status, result, _ = call_import(body)

@@ -9,14 +9,40 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from lxml import etree
-from mediexchange.records import Clinic, Order, OrderStatus
+from mediexchange.exporting import REACH_BACK_SECONDS
+from mediexchange.records import Clinic, ExportNames, Order, OrderStatus
 from mediexchange.store import Store
 
 from tests.conftest import SAMPLE_KEY
 from tests.unit.conftest import call_export, call_import, document
 
 MOSCOW = ZoneInfo("Europe/Moscow")
+# SPEC section 4 (r2): the seed sample's spelling, which the export writes by default ...
 EXPORT_ATTRIBUTES = [
+    "ID",
+    "Status",
+    "user_id",
+    "user_name",
+    "order_date",
+    "MW_Resource_ID",
+    "Resource_Name",
+    "Resource_ID",
+    "Reception_Datetime",
+    "Duration",
+    "Type",
+    "Name1",
+    "Name2",
+    "Name3",
+    "Aim",
+    "Phone",
+    "City",
+    "Address",
+    "Email",
+    "Comment",
+    "LastChangedOn",
+]
+# ... and the seed table's, which a clinic can be switched to (`clinic set --export-names table`).
+TABLE_EXPORT_ATTRIBUTES = [
     "id",
     "status",
     "user_id",
@@ -52,6 +78,7 @@ def an_order(order_id: int, last_changed: int, **fields: Any) -> Order:
         "reception": dt.datetime(2024, 2, 5, 17, 0),
         "duration": 30,
         "last_changed": last_changed,
+        "portal_changed": last_changed,  # as the portal books it
         "name1": "Иванов",
         "name2": "Иван",
         "phone": "+7 900 000-00-00",
@@ -110,7 +137,7 @@ def test_a_confirmation_applies_and_the_export_carries_it(store: Store, clinic: 
     assert before <= stored.last_changed <= int(time.time())
     # And the next export from that time carries the new status and stamp
     [row] = exported({"client_key": SAMPLE_KEY, "start": str(before)})
-    assert row["status"] == "1"
+    assert row["Status"] == "1"
     assert row["LastChangedOn"] == local_stamp(stored.last_changed)
 
 
@@ -184,6 +211,30 @@ def test_export_has_exactly_the_seeds_attributes_in_order(store: Store, clinic: 
     [o] = root.find("Orders")
     assert list(o.attrib) == EXPORT_ATTRIBUTES
     assert dict(o.attrib) == {
+        "ID": "1", "Status": "0", "user_id": "42", "user_name": "", "order_date": "01.02.2024",
+        "MW_Resource_ID": "369", "Resource_Name": "Нестеров О. П.", "Resource_ID": "1",
+        "Reception_Datetime": "05.02.2024 17:00:00", "Duration": "30", "Type": "3", "Name1": "Иванов",
+        "Name2": "Иван", "Name3": "", "Aim": "консультация", "Phone": "+7 900 000-00-00", "City": "",
+        "Address": "", "Email": "patient@example.org", "Comment": "", "LastChangedOn": "15.11.2023 01:13:20",
+    }  # fmt: skip
+
+
+def test_export_in_the_table_spelling_has_exactly_the_seed_tables_attributes_in_order(
+    store: Store, clinic: Clinic
+) -> None:
+    # Given a clinic switched to the seed table's lower-case spelling
+    store.clinics.update_settings(clinic.clinic_id, export_names=ExportNames.TABLE)
+    save(store, clinic, an_order(1, STORED_AT, user_id="42", aim="консультация"))
+    # When its MIS exports
+    status, body, headers = call_export({"client_key": SAMPLE_KEY, "start": "0"})
+    assert status == 200
+    assert headers["Content-Type"] == "application/xml; charset=utf-8"
+    root = etree.fromstring(body)
+    assert (root.tag, root.get("ClientKey")) == ("MediExchange", SAMPLE_KEY)
+    # Then the names are the table's, in the same order, the values as in the sample spelling
+    [o] = root.find("Orders")
+    assert list(o.attrib) == TABLE_EXPORT_ATTRIBUTES
+    assert dict(o.attrib) == {
         "id": "1", "status": "0", "user_id": "42", "user_name": "", "order_date": "01.02.2024",
         "mw_resource_id": "369", "resource_name": "Нестеров О. П.", "resource_id": "1",
         "reception_datetime": "05.02.2024 17:00:00", "duration": "30", "type": "3", "name1": "Иванов",
@@ -198,15 +249,18 @@ def test_export_window_is_inclusive_and_end_is_optional(store: Store, clinic: Cl
         save(store, clinic, an_order(order_id, stamp))
 
     def ids(**query: str) -> list[str]:
-        return [o["id"] for o in exported({"client_key": SAMPLE_KEY, **query})]
+        return [o["ID"] for o in exported({"client_key": SAMPLE_KEY, **query})]
 
-    # Then both bounds are inclusive, the oldest change comes first (ties by id), and no end means all after start
+    # Then both bounds are inclusive, the oldest change comes first (ties by id), and no end means all
+    # after start; `start` reaches back REACH_BACK_SECONDS, so a change committed late is not missed
+    back = REACH_BACK_SECONDS
     assert ids(start="1000", end="2000") == ["1", "2", "4"]
     assert ids(start="2000", end="2000") == ["2", "4"]
-    assert ids(start="1001", end="2999") == ["2", "4"]
-    assert ids(start="2001") == ["3"]
+    assert ids(start=str(1001 + back), end="2999") == ["2", "4"]
+    assert ids(start=str(1000 + back), end="2999") == ["1", "2", "4"]
+    assert ids(start=str(2001 + back)) == ["3"]
     assert ids(start="1000", end="") == ["1", "2", "4", "3"]
-    assert ids(start="3001") == []
+    assert ids(start=str(3001 + back)) == []
 
 
 def test_export_dates_follow_the_clinics_time_zone_across_daylight_saving(store: Store, dynamodb: Any) -> None:
@@ -247,7 +301,6 @@ def test_an_mis_stamp_in_a_daylight_saving_gap_is_a_rejected_change_and_the_orde
 
 STAMP = local_stamp(STORED_AT)
 BAD_CHANGES = [
-    pytest.param('status="1"', "LastChangedOn", "attribute LastChangedOn is required", id="no LastChangedOn"),
     pytest.param('status="1" LastChangedOn="01.01.0001 00:00:00"', "LastChangedOn", "attribute LastChangedOn must lie in the years 1900 to 2199, got '01.01.0001 00:00:00'", id="LastChangedOn in year 1"),
     pytest.param('status="1" LastChangedOn="31.12.9999 23:59:59"', "LastChangedOn", "attribute LastChangedOn must lie in the years 1900 to 2199, got '31.12.9999 23:59:59'", id="LastChangedOn in year 9999"),
     pytest.param('status="1" LastChangedOn="30.02.2024 10:00:00"', "LastChangedOn", "attribute LastChangedOn is not a real date or time: '30.02.2024 10:00:00'", id="LastChangedOn not a real date"),
@@ -328,7 +381,7 @@ def test_windows_1251_export(store: Store, clinic: Clinic) -> None:
     assert headers["Content-Type"] == "application/xml; charset=windows-1251"
     assert body.startswith(b"<?xml version='1.0' encoding='windows-1251'?>")
     assert "Боль".encode("windows-1251") in body
-    assert etree.fromstring(body).find("Orders/o").get("comment") == 'Боль в "спине" & <колене> 😷'
+    assert etree.fromstring(body).find("Orders/o").get("Comment") == 'Боль в "спине" & <колене> 😷'
 
 
 @pytest.mark.parametrize(
@@ -362,5 +415,5 @@ def test_one_clinic_never_sees_anothers_orders(store: Store, clinic: Clinic) -> 
     # When each exports and the other changes order 1
     call_import(change(1, 3, local_stamp(1000), client_key="OTHER-KEY"))
     # Then each sees only its own order, and only the other's was rejected
-    assert [(o["name1"], o["status"]) for o in exported({"client_key": SAMPLE_KEY, "start": "0"})] == [("Свой", "0")]
-    assert [(o["name1"], o["status"]) for o in exported({"client_key": "OTHER-KEY", "start": "0"})] == [("Чужой", "3")]
+    assert [(o["Name1"], o["Status"]) for o in exported({"client_key": SAMPLE_KEY, "start": "0"})] == [("Свой", "0")]
+    assert [(o["Name1"], o["Status"]) for o in exported({"client_key": "OTHER-KEY", "start": "0"})] == [("Чужой", "3")]

@@ -233,8 +233,8 @@ def test_the_full_loop_export_confirm_reject_frees_the_slot(clinic: Clinic, port
     _, order = book(clinic, portal_clinic[501], "11:00")
     # When the MIS exports it
     status, body, _ = call_export({"client_key": SAMPLE_KEY, "start": "0"})
-    assert status == 200 and f'id="{order["id"]}"' in body.decode()
-    assert f'resource_id="{portal_clinic[501]}"'.encode() in body and b'mw_resource_id="501"' in body
+    assert status == 200 and f' ID="{order["id"]}"' in body.decode()
+    assert f' Resource_ID="{portal_clinic[501]}"'.encode() in body and b' MW_Resource_ID="501"' in body
     # And accepts it: the patient sees it accepted, the slot stays taken
     status, result, _ = call_import(mis_change(order, 1))
     assert status == 200 and result.find("Orders").get("updated") == "1"
@@ -289,7 +289,7 @@ def test_a_dropped_resource_keeps_its_orders_exportable(clinic: Clinic, portal_c
     # Then the export still carries it with the resource it was booked with
     _, body, _ = call_export({"client_key": SAMPLE_KEY, "start": "0"})
     [row] = etree.fromstring(body).iter("o")
-    assert (row.get("id"), row.get("resource_id"), row.get("mw_resource_id"), row.get("resource_name")) == (
+    assert (row.get("ID"), row.get("Resource_ID"), row.get("MW_Resource_ID"), row.get("Resource_Name")) == (
         str(order["id"]), str(portal_clinic[501]), "501", "Иванова А. А."
     )  # fmt: skip
 

@@ -39,6 +39,7 @@ ACCEPTED = {
     "days off": doc('<Schedules><s id="1" date="01.07.2010" resource_id="1"/><s id="2" date="02.07.2010" resource_id="1"><time_rules/></s></Schedules>'),
     "a zero-minute appointment": doc('<Appointments SyncMode="FULL"><a tablename="SchedEvent" id="1" resource_id="1" ReceptionDateTime="01.07.2010 9:00" Duration="0"/></Appointments>'),
     "an order change with echoed fields": doc('<Orders><o ID="1" Status="1" LastChangedOn="01.07.2010 10:00:00" Name1="Иванов" Type="3"/></Orders>'),
+    "an order change without LastChangedOn": doc('<Orders><o id="1" status="3"/></Orders>'),
     "an unknown attribute": doc('<ResourceGroups><rg id="1" name="A" colour="red"/></ResourceGroups>'),
 }  # fmt: skip
 
@@ -55,7 +56,6 @@ REJECTED = {
     "Duration over a day": doc('<Appointments><a tablename="T" id="1" resource_id="1" ReceptionDateTime="01.07.2010 9:00" Duration="1441"/></Appointments>'),
     "a tablename over 255": doc(f'<Appointments><a tablename="{"T" * 256}" id="1" resource_id="1" ReceptionDateTime="01.07.2010 9:00" Duration="30"/></Appointments>'),
     "status 2": doc('<Orders><o id="1" status="2" LastChangedOn="01.07.2010 10:00:00"/></Orders>'),
-    "no LastChangedOn": doc('<Orders><o id="1" status="1"/></Orders>'),
     "text over 1,000": doc(f'<ResourceGroups><rg id="1" name="{"Я" * 1001}"/></ResourceGroups>'),
 }  # fmt: skip
 

@@ -44,7 +44,7 @@ EXPORTED = dt.datetime(2030, 3, 1, 9, 0)  # the LastChangedOn text the MIS quote
 
 
 def stored_order(**overrides: Any) -> Order:
-    """An order the portal created and stored: received, 30 minutes at 10:00 with MIS resource 393."""
+    """An order the portal created at STAMP and stored: received, 30 minutes at 10:00 with MIS resource 393."""
     values: dict[str, Any] = {
         "id": 1001,
         "status": OrderStatus.RECEIVED,
@@ -55,6 +55,7 @@ def stored_order(**overrides: Any) -> Order:
         "reception": RECEPTION,
         "duration": 30,
         "last_changed": STAMP,
+        "portal_changed": STAMP,  # booked on the portal then
         "user_id": "u-17",
         "user_name": "ivanov",
         "name1": "Иванов",
@@ -247,7 +248,7 @@ def test_a_date_and_its_text_are_the_same_content() -> None:
 def test_a_change_of_an_unknown_order_is_unknown_and_creates_nothing(stamp: int) -> None:
     # Given no stored order with the change's id
     # When the MIS changes it
-    outcome, after = decide_order_change(None, order_change(status=OrderStatus.ACCEPTED), stamp, NOW)
+    outcome, after = decide_order_change(None, order_change(status=OrderStatus.ACCEPTED), (stamp,), NOW)
     # Then it is reported unknown and no order results
     assert outcome is OrderOutcome.UNKNOWN
     assert after is None
@@ -268,7 +269,7 @@ def test_a_change_asking_for_what_is_stored_is_unchanged_whatever_its_stamp(chan
     # Given a stored order
     order = stored_order()
     # When the MIS asks for exactly what is stored, with a stamp older, equal or newer
-    outcome, after = decide_order_change(order, change, stamp, NOW)
+    outcome, after = decide_order_change(order, change, (stamp,), NOW)
     # Then nothing changes: not even the order's LastChangedOn
     assert outcome is OrderOutcome.UNCHANGED
     assert after is order
@@ -290,7 +291,7 @@ def test_a_status_change_applies_and_stamps_the_order_with_now(before: OrderStat
     # Given a stored order in one status
     order = stored_order(status=before)
     # When the MIS asks for another, quoting the stored LastChangedOn
-    outcome, after = decide_order_change(order, order_change(status=wanted), STAMP, NOW)
+    outcome, after = decide_order_change(order, order_change(status=wanted), (STAMP,), NOW)
     # Then it applies: only the status and LastChangedOn (= now) change
     assert outcome is OrderOutcome.UPDATED
     assert after == replace(order, status=wanted, last_changed=NOW)
@@ -301,7 +302,7 @@ def test_a_stamp_equal_to_or_newer_than_the_stored_one_applies(stamp: int) -> No
     # Given a stored order last changed at STAMP
     order = stored_order()
     # When the MIS accepts it quoting STAMP or later
-    outcome, after = decide_order_change(order, order_change(status=OrderStatus.ACCEPTED), stamp, NOW)
+    outcome, after = decide_order_change(order, order_change(status=OrderStatus.ACCEPTED), (stamp,), NOW)
     # Then it applies
     assert outcome is OrderOutcome.UPDATED
     assert after == replace(order, status=OrderStatus.ACCEPTED, last_changed=NOW)
@@ -322,7 +323,7 @@ def test_a_real_change_with_an_older_stamp_is_a_conflict_and_not_applied(change:
     # Given an order changed on the portal side at STAMP
     order = stored_order()
     # When the MIS changes it quoting an earlier LastChangedOn (it decided on stale facts)
-    outcome, after = decide_order_change(order, change, stamp, NOW)
+    outcome, after = decide_order_change(order, change, (stamp,), NOW)
     # Then it is a conflict and the order stays as stored
     assert outcome is OrderOutcome.CONFLICT
     assert after is order
@@ -332,7 +333,7 @@ def test_the_stamp_compared_is_the_one_passed_not_the_changes_own_datetime() -> 
     # Given a change whose LastChangedOn text is far in the future, but whose stamp (unix seconds) is older
     change = order_change(status=OrderStatus.ACCEPTED, last_changed=dt.datetime(2099, 1, 1))
     # When decided
-    outcome, _ = decide_order_change(stored_order(), change, STAMP - 1, NOW)
+    outcome, _ = decide_order_change(stored_order(), change, (STAMP - 1,), NOW)
     # Then the passed stamp decides
     assert outcome is OrderOutcome.CONFLICT
 
@@ -365,7 +366,7 @@ def test_a_move_applies_the_fields_sent_and_keeps_the_rest(moves: dict[str, Any]
     # Given a stored order
     order = stored_order()
     # When the MIS moves it, keeping its status
-    outcome, after = decide_order_change(order, order_change(**moves), STAMP, NOW)
+    outcome, after = decide_order_change(order, order_change(**moves), (STAMP,), NOW)
     # Then the moved fields change, every other field is kept, LastChangedOn becomes now
     assert outcome is OrderOutcome.UPDATED
     assert after == replace(order, **expected, last_changed=NOW)
@@ -375,7 +376,7 @@ def test_a_move_to_another_mis_resource_leaves_the_portal_resource_to_the_caller
     # Given an order on portal resource 7 (MIS 393)
     order = stored_order()
     # When the MIS moves it to MIS resource 394
-    _, after = decide_order_change(order, order_change(mw_resource_id=394), STAMP, NOW)
+    _, after = decide_order_change(order, order_change(mw_resource_id=394), (STAMP,), NOW)
     # Then only mw_resource_id changes here: resource_id and resource_name are not looked up
     assert after is not None
     assert (after.mw_resource_id, after.resource_id, after.resource_name) == (394, 7, "Терапевт Петров")
@@ -386,7 +387,7 @@ def test_none_fields_of_a_change_keep_the_stored_values() -> None:
     order = stored_order()
     # When the MIS accepts it without reception, duration or resource
     change = order_change(status=OrderStatus.ACCEPTED, reception=None, duration=None, mw_resource_id=None)
-    _, after = decide_order_change(order, change, STAMP, NOW)
+    _, after = decide_order_change(order, change, (STAMP,), NOW)
     # Then the stored reception, duration, resource and patient fields stay
     assert after is not None
     assert (after.reception, after.duration, after.mw_resource_id) == (RECEPTION, 30, 393)
@@ -400,36 +401,63 @@ def test_none_fields_of_a_change_keep_the_stored_values() -> None:
     assert (after.id, after.order_date, after.user_id, after.user_name) == (1001, dt.date(2030, 3, 1), "u-17", "ivanov")
 
 
-def test_now_is_taken_as_given_even_if_earlier_than_the_stored_stamp() -> None:
-    # Pinned: `now` is not clamped, so a clock behind the stored stamp moves LastChangedOn backwards.
+def test_a_clock_behind_the_stored_stamp_never_moves_last_changed_back() -> None:
+    # Given an order last changed at STAMP; When a change applies with a clock 10 s behind
     order = stored_order()
-    _, after = decide_order_change(order, order_change(status=OrderStatus.ACCEPTED), STAMP, STAMP - 10)
+    _, after = decide_order_change(order, order_change(status=OrderStatus.ACCEPTED), (STAMP,), STAMP - 10)
+    # Then LastChangedOn stays at STAMP (the export's window moves forward only)
     assert after is not None
-    assert after.last_changed == STAMP - 10
+    assert after.last_changed == STAMP
 
 
-def test_a_second_mis_change_quoting_the_same_exported_stamp_is_a_conflict() -> None:
-    """Pinned current behaviour; SPEC "Orders" says an MIS that confirms and later rejects, quoting the
-    LastChangedOn it exported both times, gets both applied. Here the first change restamps the order with
-    `now`, so the second one (same quoted stamp) loses. See the report."""
+def test_a_second_mis_change_quoting_the_same_exported_stamp_applies_too() -> None:
     # Given a received order and an MIS that exported it at STAMP
     order = stored_order()
     # When the MIS confirms it, and later rejects it, quoting STAMP both times
-    first, accepted = decide_order_change(order, order_change(status=OrderStatus.ACCEPTED), STAMP, NOW)
+    first, accepted = decide_order_change(order, order_change(status=OrderStatus.ACCEPTED), (STAMP,), NOW)
     assert accepted is not None
-    second, after = decide_order_change(accepted, order_change(status=OrderStatus.REJECTED), STAMP, NOW + 60)
-    # Then the confirmation applies and the rejection is a conflict
-    assert first is OrderOutcome.UPDATED
-    assert second is OrderOutcome.CONFLICT
-    assert after is accepted
+    second, after = decide_order_change(accepted, order_change(status=OrderStatus.REJECTED), (STAMP,), NOW + 60)
+    # Then both apply (SPEC r2: the MIS's own changes apply in the order received): the slot is freed
+    assert (first, second) == (OrderOutcome.UPDATED, OrderOutcome.UPDATED)
+    assert after == replace(order, status=OrderStatus.REJECTED, last_changed=NOW + 60)
+
+
+def test_a_change_quoting_a_time_before_a_portal_side_change_is_a_conflict() -> None:
+    # Given an order the MIS exported at STAMP, changed on the portal side at NOW (a patient's edit)
+    order = stored_order(last_changed=NOW, portal_changed=NOW)
+    # When the MIS accepts it quoting STAMP
+    outcome, after = decide_order_change(order, order_change(status=OrderStatus.ACCEPTED), (STAMP,), NOW + 60)
+    # Then it decided on stale facts: a conflict, nothing applied
+    assert (outcome, after) == (OrderOutcome.CONFLICT, order)
+
+
+def test_either_occurrence_of_a_repeated_hour_matches() -> None:
+    # Given an order changed on the portal side in the second occurrence of an autumn hour
+    order = stored_order(last_changed=STAMP + 3600, portal_changed=STAMP + 3600)
+    # When the MIS quotes that local time, which means STAMP or STAMP + 3600
+    outcome, _ = decide_order_change(order, order_change(status=OrderStatus.ACCEPTED), (STAMP, STAMP + 3600), NOW * 2)
+    # Then it matches the later one: no conflict
+    assert outcome is OrderOutcome.UPDATED
+
+
+def test_a_change_without_last_changed_on_applies() -> None:
+    # Given an order changed on the portal side after the MIS could have read it
+    order = stored_order(portal_changed=NOW)
+    # When the MIS rejects it without quoting any LastChangedOn
+    outcome, after = decide_order_change(
+        order, order_change(status=OrderStatus.REJECTED, last_changed=None), None, NOW + 1
+    )
+    # Then it applies (the reader warns of the missing stamp)
+    assert outcome is OrderOutcome.UPDATED
+    assert after is not None and after.status is OrderStatus.REJECTED
 
 
 def test_a_second_mis_change_quoting_the_new_stamp_applies() -> None:
     # Given an order the MIS confirmed at NOW and then exported again (carrying NOW)
-    _, accepted = decide_order_change(stored_order(), order_change(status=OrderStatus.ACCEPTED), STAMP, NOW)
+    _, accepted = decide_order_change(stored_order(), order_change(status=OrderStatus.ACCEPTED), (STAMP,), NOW)
     assert accepted is not None
     # When the MIS rejects it quoting NOW
-    outcome, after = decide_order_change(accepted, order_change(status=OrderStatus.REJECTED), NOW, NOW + 60)
+    outcome, after = decide_order_change(accepted, order_change(status=OrderStatus.REJECTED), (NOW,), NOW + 60)
     # Then it applies and the order frees its time
     assert outcome is OrderOutcome.UPDATED
     assert after == replace(accepted, status=OrderStatus.REJECTED, last_changed=NOW + 60)
@@ -457,7 +485,7 @@ def test_a_rejection_by_the_mis_frees_the_time() -> None:
     order = stored_order(status=OrderStatus.ACCEPTED)
     assert holds_slot(order.status)
     # When the MIS rejects it
-    _, after = decide_order_change(order, order_change(status=OrderStatus.REJECTED), STAMP, NOW)
+    _, after = decide_order_change(order, order_change(status=OrderStatus.REJECTED), (STAMP,), NOW)
     # Then it no longer holds its time
     assert after is not None
     assert not holds_slot(after.status)

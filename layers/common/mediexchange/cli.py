@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 from collections.abc import MutableMapping, Sequence
 
 from mediexchange.config import ConfigurationError, Settings
 from mediexchange.errors import AdminError, ServiceError
+from mediexchange.records import Clinic, ExportNames
 from mediexchange.store import Store
 from mediexchange.store.clinics import new_client_key
 from mediexchange.timeutil import DEFAULT_TIMEZONE, is_valid_zone
@@ -23,7 +25,7 @@ from mediexchange.timeutil import DEFAULT_TIMEZONE, is_valid_zone
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mediexchange", description="Administer MediExchange clinics.")
     commands = parser.add_subparsers(dest="noun", required=True)
-    clinic = commands.add_parser("clinic", help="issue, list, disable clinics; rotate and revoke their keys")
+    clinic = commands.add_parser("clinic", help="issue, list, disable, set up clinics; rotate and revoke their keys")
     verbs = clinic.add_subparsers(dest="verb", required=True)
 
     create = verbs.add_parser("create", help="issue a clinic; prints its client_key on the last line")
@@ -40,7 +42,55 @@ def _parser() -> argparse.ArgumentParser:
     revoke = verbs.add_parser("revoke-key", help="stop accepting one key of a clinic")
     revoke.add_argument("clinic_id")
     revoke.add_argument("key")
+    settings = verbs.add_parser("set", help="change a clinic's settings; prints them, one `name: value` a line")
+    settings.add_argument("clinic_id")
+    settings.add_argument("--timezone", help="IANA time zone of the clinic's local times")
+    settings.add_argument(
+        "--export-names",
+        choices=[names.value for names in ExportNames],
+        help="the export's attribute names: the sample's spelling (ID Status …, default) or the table's (id status …)",
+    )
+    settings.add_argument(
+        "--stale-after", metavar="HOURS", help="no Appointments for longer than this and the clinic offers no slots"
+    )
     return parser
+
+
+def _positive_hours(raw: str) -> float:
+    try:
+        hours = float(raw)
+    except ValueError:
+        hours = math.nan
+    if not (math.isfinite(hours) and hours > 0):
+        raise AdminError(f"--stale-after must be a positive number of hours, got {raw!r}")
+    return hours
+
+
+def _settings_lines(clinic: Clinic) -> str:
+    hours = clinic.stale_after_hours
+    return "\n".join(
+        [
+            f"clinic_id: {clinic.clinic_id}",
+            f"name: {clinic.name}",
+            f"timezone: {clinic.timezone}",
+            f"export_names: {clinic.export_names.value}",
+            f"stale_after_hours: {int(hours) if hours.is_integer() else hours}",
+        ]
+    )
+
+
+def set_clinic(store: Store, args: argparse.Namespace) -> None:
+    """`clinic set`: check every option given before changing anything, then print the clinic's settings."""
+    if args.timezone is None and args.export_names is None and args.stale_after is None:
+        raise AdminError("clinic set needs at least one of --timezone, --export-names, --stale-after")
+    if args.timezone is not None and not is_valid_zone(args.timezone):
+        raise AdminError(f"unknown time zone {args.timezone!r} (use an IANA name such as Europe/Moscow)")
+    hours = _positive_hours(args.stale_after) if args.stale_after is not None else None
+    names = ExportNames(args.export_names) if args.export_names is not None else None
+    clinic = store.clinics.update_settings(
+        args.clinic_id, timezone=args.timezone, export_names=names, stale_after_hours=hours
+    )
+    print(_settings_lines(clinic))
 
 
 def run(store: Store, args: argparse.Namespace) -> None:
@@ -68,6 +118,8 @@ def run(store: Store, args: argparse.Namespace) -> None:
     elif args.verb == "revoke-key":
         clinics.revoke_key(args.clinic_id, args.key)
         print(f"key revoked for clinic {args.clinic_id}")
+    elif args.verb == "set":
+        set_clinic(store, args)
 
 
 def forget_aws_shell_settings(environ: MutableMapping[str, str]) -> None:

@@ -82,6 +82,12 @@ class SlotUnavailable(ServiceError):
     code = "slot_unavailable"
 
 
+class SyncStale(ServiceError):
+    """The clinic's MIS has not sent its busy time for longer than the clinic allows: nothing is booked."""
+
+    code = "sync_stale"
+
+
 class StoreUnavailable(ServiceError):
     """The store kept refusing (throttling, timeouts) after every retry; nothing is lost, retry later."""
 

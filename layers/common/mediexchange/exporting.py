@@ -13,6 +13,9 @@ from mediexchange.store import Store
 from mediexchange.timeutil import zone
 
 ENCODINGS = {"utf-8": "utf-8", "utf8": "utf-8", "windows-1251": "windows-1251", "cp1251": "windows-1251"}
+# Longer than a change can take from its stamp to a consistent read of the export's index (a
+# transaction's retries, DynamoDB's index lag): well under a minute in practice.
+REACH_BACK_SECONDS = 120
 _UNIX_SECONDS = re.compile(r"[+-]?\d{1,12}")
 
 
@@ -54,6 +57,8 @@ def export_orders(store: Store, params: Mapping[str, str]) -> tuple[bytes, str]:
     """The export document's bytes and their encoding."""
     request = parse_request(params)
     clinic = authenticate(store, request.client_key)
-    changed = store.orders.changed_between(clinic.clinic_id, request.start, request.end)
-    document = export_document(request.client_key, changed, zone(clinic.timezone))
+    # From a little before `start`: a change stamped before a poll but committed (or indexed) after it
+    # is still carried by the next poll of a contiguous window. It may come twice; never not at all.
+    changed = store.orders.changed_between(clinic.clinic_id, request.start - REACH_BACK_SECONDS, request.end)
+    document = export_document(request.client_key, changed, zone(clinic.timezone), clinic.export_names)
     return serialize(document, request.encoding), request.encoding

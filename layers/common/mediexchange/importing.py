@@ -5,10 +5,9 @@ from __future__ import annotations
 import datetime as dt
 import secrets
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -22,6 +21,7 @@ from mediexchange.errors import (
     StoreUnavailable,
     UnknownClientKey,
 )
+from mediexchange.ordering import OrderChanges, double_bookings
 from mediexchange.protocol.reading import by_line, client_key_of, read_document
 from mediexchange.protocol.sections import APPOINTMENTS, GROUPS, ORDERS, RESOURCES, SYNCED, Applies, Section
 from mediexchange.protocol.writing import DATETIME, error_result, import_result, serialize, status_document
@@ -32,17 +32,14 @@ from mediexchange.records import (
     Document,
     ImportReport,
     Issue,
-    Order,
-    OrderChange,
     OrdersReport,
     Rejected,
     SectionReport,
     SyncMode,
 )
-from mediexchange.slots import Interval, local_interval
 from mediexchange.store import Store
-from mediexchange.sync import Desired, OrderOutcome, decide_order_change, desired, plan_sync, reference_warnings
-from mediexchange.timeutil import from_epoch, to_epoch, zone
+from mediexchange.sync import Desired, desired, plan_sync, reference_warnings
+from mediexchange.timeutil import from_epoch, zone
 
 logger = Logger(service="mediexchange")
 
@@ -84,7 +81,7 @@ def receive_document(store: Store, data: bytes, charset: str | None = None, dry_
     if dry_run:
         importer = Importer(store, clinic, read_document(root, zone(clinic.timezone)), import_id)
         importer.plan_all()
-        return Received(clinic, import_id, importer.report(importer.foresee_order_changes(), dry_run=True))
+        return Received(clinic, import_id, importer.report(importer.order_changes(apply=False), dry_run=True))
     store.imports.receive(clinic.clinic_id, import_id, data, charset, now)
     with logged(store, clinic.clinic_id, import_id):
         document = read_document(root, zone(clinic.timezone))
@@ -194,6 +191,7 @@ class Importer:
     keys_after: dict[Section[Any], set[str]] = field(default_factory=dict)  # of replaced sections
     written_appointments: list[Appointment] = field(default_factory=list)
     warnings: list[Issue] = field(default_factory=list)
+    rejections: list[Issue] = field(default_factory=list)  # order changes that cannot apply
     reports: dict[str, SectionReport] = field(default_factory=dict)
 
     @property
@@ -217,29 +215,36 @@ class Importer:
 
     def apply(self) -> ImportReport:
         """Write what the plan found changed, then order changes, then deletes (see plan_all)."""
-        doc, clinic_id = self.document, self.clinic.clinic_id
+        clinic_id = self.clinic.clinic_id
         # Writes before deletes: a crash in between leaves more than before, never less,
         # and sending the document again converges.
         self.write_new_identities()
         self.store.records.write(clinic_id, self.writes)
-        changes = ORDERS.of(doc)
-        orders_report = self.apply_order_changes(changes) if changes is not None else None
+        orders_report = self.order_changes(apply=True)
         self.store.records.delete(clinic_id, self.deletes)
+        if APPOINTMENTS.of(self.document) is not None:
+            self.store.clinics.note_appointments_sync(clinic_id, int(time.time()))
         if self.store.clinics.has_orders(clinic_id):  # no order ever booked, no held time to overlap
-            self.warnings += appointment_overlaps(self.store, clinic_id, self.written_appointments, self.tz)
+            self.warnings += double_bookings(self.store, clinic_id, self.written_appointments, self.tz)
         return self.report(orders_report)
 
     def report(self, orders: OrdersReport | None, dry_run: bool = False) -> ImportReport:
         doc = self.document
         warnings = tuple(sorted((*doc.warnings, *self.warnings), key=by_line))
-        return ImportReport(self.import_id, self.reports, doc.sync_mode, orders, warnings, doc.errors, dry_run)
+        errors = (*doc.errors, *self.rejections)
+        return ImportReport(self.import_id, self.reports, doc.sync_mode, orders, warnings, errors, dry_run)
 
-    def foresee_order_changes(self) -> OrdersReport | None:
-        """What the order changes would do, decided against the orders as stored now, none applied."""
+    def order_changes(self, apply: bool) -> OrdersReport | None:
+        """The document's order changes decided, and applied unless this is a dry run."""
         changes = ORDERS.of(self.document)
         if changes is None:
             return None
-        return self.orders_report(changes, lambda change, before, after: OrderOutcome.UPDATED)
+        read = self.document.rejected.get(ORDERS.name, Rejected())
+        ordering = OrderChanges(self.store, self.clinic)
+        report = ordering.decide(changes, read, apply)
+        self.warnings += ordering.warnings
+        self.rejections += ordering.rejections
+        return report
 
     def plan(self, section: Section[Any], records: Sequence[Any], replace_all: bool) -> SectionReport:
         clinic_id = self.clinic.clinic_id
@@ -281,100 +286,3 @@ class Importer:
             known = self.store.records.resource_ids(self.clinic.clinic_id)
             new = [r.id for r in resources if r.id not in known]  # in the document's order
             self.store.records.assign_resource_ids(self.clinic.clinic_id, new)
-
-    def apply_order_changes(self, changes: Sequence[OrderChange]) -> OrdersReport:
-        return self.orders_report(changes, self.apply_order_change)
-
-    def orders_report(
-        self, changes: Sequence[OrderChange], apply: Callable[[OrderChange, Order, Order], OrderOutcome]
-    ) -> OrdersReport:
-        """Decide each change against the stored order; `apply` carries out those that update it."""
-        clinic_id, tz = self.clinic.clinic_id, self.tz
-        stored = self.store.orders.get_many(clinic_id, [c.id for c in changes])
-        outcomes: dict[OrderOutcome, list[int]] = {outcome: [] for outcome in OrderOutcome}
-        for change in changes:
-            before = stored.get(change.id)
-            outcome, after = decide_order_change(before, change, to_epoch(change.last_changed, tz), int(time.time()))
-            if outcome is OrderOutcome.UPDATED and before and after:
-                outcome = apply(change, before, after)
-            outcomes[outcome].append(change.id)
-        read = self.document.rejected.get(ORDERS.name, Rejected())
-        return OrdersReport(
-            received=read.received,
-            rejected=read.count,
-            updated=tuple(outcomes[OrderOutcome.UPDATED]),
-            unchanged=tuple(outcomes[OrderOutcome.UNCHANGED]),
-            conflicts=tuple(outcomes[OrderOutcome.CONFLICT]),
-            unknown=tuple(outcomes[OrderOutcome.UNKNOWN]),
-        )
-
-    def apply_order_change(self, change: OrderChange, before: Order, after: Order) -> OrderOutcome:
-        if after.mw_resource_id != before.mw_resource_id:
-            after = self.on_resource(after)
-        overlaps: list[Issue] = []
-
-        def note_overlaps(around: dict[int, Interval]) -> None:
-            # The MIS's word wins for its own schedule: the move applies and the clinic is told.
-            overlaps[:] = [
-                order_overlap(after, other, change.line, self.tz) for other in overlapping(after, around, self.tz)
-            ]
-
-        if not self.store.orders.change(self.clinic.clinic_id, before, after, self.tz, note_overlaps):
-            # The portal changed the order after we read it: the MIS's change is stale.
-            return OrderOutcome.CONFLICT
-        self.warnings += overlaps
-        return OrderOutcome.UPDATED
-
-    def on_resource(self, order: Order) -> Order:
-        """An order the MIS moved to another resource takes that resource's portal id and name."""
-        clinic_id = self.clinic.clinic_id
-        portal_id = self.store.records.resource_ids(clinic_id).get(order.mw_resource_id, order.resource_id)
-        names = {r.id: r.name for r in self.store.records.all(clinic_id, RESOURCES)}
-        return replace(order, resource_id=portal_id, resource_name=names.get(order.mw_resource_id, order.resource_name))
-
-
-def describe(interval: Interval, tz: ZoneInfo) -> str:
-    start, end = interval.start.astimezone(tz), interval.end.astimezone(tz)
-    return f"{start:%d.%m.%Y %H:%M}-{end:%H:%M}"
-
-
-def overlapping(order: Order, around: dict[int, Interval], tz: ZoneInfo) -> list[int]:
-    mine = local_interval(order.reception, order.duration, tz)
-    return sorted(order_id for order_id, interval in around.items() if mine.overlaps(interval))
-
-
-def order_overlap(order: Order, other_id: int, line: int, tz: ZoneInfo) -> Issue:
-    mine = describe(local_interval(order.reception, order.duration, tz), tz)
-    message = (
-        f"order {order.id} moved to {mine} on resource {order.mw_resource_id}, time order {other_id} already holds"
-    )
-    return Issue("overlaps_order", message, line, "Orders", str(order.id))
-
-
-def appointment_overlaps(
-    store: Store, clinic_id: str, appointments: Sequence[Appointment], tz: ZoneInfo
-) -> list[Issue]:
-    """A warning for every new or changed appointment on time a portal order holds: a double booking."""
-    if not appointments:
-        return []
-    by_resource: dict[int, list[Appointment]] = {}
-    for appointment in appointments:
-        by_resource.setdefault(appointment.resource_id, []).append(appointment)
-
-    def of_resource(resource_id: int, booked: list[Appointment]) -> list[Issue]:
-        days = [a.start.date() for a in booked]
-        held = store.orders.held(clinic_id, resource_id, min(days), max(days))
-        found = []
-        for appointment in booked:
-            busy = local_interval(appointment.start, appointment.duration, tz)
-            for order_id, interval in sorted(held.items()):
-                if busy.overlaps(interval):
-                    message = (
-                        f"appointment {appointment.key} ({describe(busy, tz)}) overlaps portal order {order_id} "
-                        f"({describe(interval, tz)}) on resource {resource_id}"
-                    )
-                    found.append(Issue("overlaps_order", message, appointment.line, "Appointments", appointment.key))
-        return found
-
-    with ThreadPoolExecutor(max_workers=store.settings.store_parallelism) as pool:
-        return [issue for issues in pool.map(lambda item: of_resource(*item), by_resource.items()) for issue in issues]

@@ -12,15 +12,20 @@ from collections.abc import Mapping
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from mediexchange.errors import InvalidRequest, NotFound, SlotUnavailable
+from aws_lambda_powertools import Logger
+
+from mediexchange.errors import InvalidRequest, NotFound, SlotUnavailable, SyncStale
 from mediexchange.protocol.sections import APPOINTMENTS, GROUPS, RESOURCES, SCHEDULES
-from mediexchange.records import ORDER_FIELDS, PATIENT_FIELDS, Clinic, Codec, Order, OrderStatus, Resource
+from mediexchange.records import EXPORTED_ORDER_FIELDS, PATIENT_FIELDS, Clinic, Codec, Order, OrderStatus, Resource
 from mediexchange.slots import Interval, free_slots, is_free_run, local_interval
 from mediexchange.store import Store
 from mediexchange.timeutil import NonexistentLocalTime, localize, zone
 
+logger = Logger(service="mediexchange")
+
 MAX_DAYS = 31
 ONE_DAY = dt.timedelta(days=1)
+NUMBER_OR_STRING = frozenset({"user_id"})
 BOOKING_FIELDS = frozenset({"resource_id", "reception_datetime", "duration", *PATIENT_FIELDS})
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s.]+")
 _PHONE = re.compile(r"\+?[0-9 ()\-]{5,32}")
@@ -129,6 +134,10 @@ def slots_view(store: Store, clinic_id: str, params: Mapping[str, str]) -> dict[
     if (last - first).days >= MAX_DAYS:
         raise InvalidRequest(f"at most {MAX_DAYS} days at once")
     tz = zone(clinic.timezone)
+    stale_since = clinic.stale_since(time.time())
+    if stale_since is not None:
+        logger.warning("stale busy time: no slots offered", extra={"clinic_id": clinic_id, "synced_at": stale_since})
+        return {"slots": [], "stale": True, "last_sync": _iso(dt.datetime.fromtimestamp(stale_since, dt.UTC), tz)}
     slots = _free(store, clinic_id, resource, first, last, tz)
     return {"slots": [{"start": _iso(s.start, tz), "end": _iso(s.end, tz)} for s in slots]}
 
@@ -138,6 +147,8 @@ def _text(body: Mapping[str, Any], name: str) -> str:
     value = body.get(name, "")
     if value is None:
         value = ""
+    if name in NUMBER_OR_STRING and isinstance(value, int) and not isinstance(value, bool):
+        value = str(value)  # a portal naturally sends its own ids as numbers
     if not isinstance(value, str):
         raise InvalidRequest(f"{name} must be a string")
     value = value.strip()
@@ -182,6 +193,10 @@ def book(store: Store, clinic_id: str, body: Any) -> dict[str, Any]:
         raise InvalidRequest(f"duration must be a multiple of the resource's time_step ({step} minutes)")
     patient = _patient(body)
     tz = zone(clinic.timezone)
+    stale_since = clinic.stale_since(time.time())
+    if stale_since is not None:
+        synced = _iso(dt.datetime.fromtimestamp(stale_since, dt.UTC), tz)
+        raise SyncStale(f"the clinic's busy time was last synced at {synced}; nothing can be booked until it is")
     try:
         begins = localize(start, tz).astimezone(dt.UTC)
     except NonexistentLocalTime:
@@ -202,6 +217,7 @@ def book(store: Store, clinic_id: str, body: Any) -> dict[str, Any]:
         reception=start,
         duration=duration,
         last_changed=now,
+        portal_changed=now,
         **patient,
     )
     wanted = local_interval(start, duration, tz)
@@ -228,7 +244,7 @@ def _json_value(codec: Codec, value: Any, tz: ZoneInfo) -> Any:
 
 def order_json(order: Order, tz: ZoneInfo) -> dict[str, Any]:
     """The order as the patient sees it: every field of `records.Order`, times in the clinic's zone."""
-    answer = {f.json: _json_value(f.codec, getattr(order, name), tz) for name, f in ORDER_FIELDS}
+    answer = {f.json: _json_value(f.codec, getattr(order, name), tz) for name, f in EXPORTED_ORDER_FIELDS}
     return {**answer, "status_name": STATUS_NAMES[order.status]}
 
 

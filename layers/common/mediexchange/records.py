@@ -96,11 +96,13 @@ class OrderChange:
 
     id: int
     status: OrderStatus
-    last_changed: dt.datetime
+    last_changed: dt.datetime | None  # the LastChangedOn the MIS read; None if it sent none
     reception: dt.datetime | None = None
     duration: int | None = None
     mw_resource_id: int | None = None
     line: int = field(default=0, compare=False)
+    # Attributes of the export the MIS sent back, which it cannot change: (name as spelled, value).
+    echoed: tuple[tuple[str, str], ...] = field(default=(), compare=False)
 
 
 class Codec(Enum):
@@ -119,19 +121,21 @@ class OrderField:
     """What the service knows of one field of an order, besides its name and type."""
 
     codec: Codec
-    xml: str  # the attribute of the export (the seed's table spelling)
+    xml: str  # the attribute of the export in the seed's table spelling (ExportNames.TABLE)
     json: str  # the key in the portal's JSON
+    sample: str  # the attribute of the export in the seed sample's spelling (ExportNames.SAMPLE, the default)
     patient: tuple[int, bool] | None = None  # typed by the patient: (longest accepted, required)
     mis_changed: bool = False  # written when an MIS change applies (SPEC section 3, Orders)
     stored: bool = True
+    exported: bool = True  # in the export and the portal's JSON (else the service's own bookkeeping)
 
 
-def _described(codec: Codec, xml: str, json: str = "", **options: Any) -> dict[str, OrderField]:
-    return {"order": OrderField(codec, xml, json or xml, **options)}
+def _described(codec: Codec, xml: str, sample: str, json: str = "", **options: Any) -> dict[str, OrderField]:
+    return {"order": OrderField(codec, xml, json or xml, sample, **options)}
 
 
-def _patient(xml: str, longest: int, required: bool = False) -> dict[str, OrderField]:
-    return _described(Codec.TEXT, xml, patient=(longest, required))
+def _patient(xml: str, sample: str, longest: int, required: bool = False) -> dict[str, OrderField]:
+    return _described(Codec.TEXT, xml, sample, patient=(longest, required))
 
 
 ORDER_TYPE_BOOKING = 3  # the seed: bookings are type 3, no other type is exported
@@ -145,32 +149,54 @@ class Order:
     the store's model, the export, the MIS's echo and the portal's JSON are all made from it.
     """
 
-    id: int = field(metadata=_described(Codec.INT, "id"))
-    status: OrderStatus = field(metadata=_described(Codec.STATUS, "status", mis_changed=True))
-    user_id: str = field(default="", metadata=_patient("user_id", 64))
-    user_name: str = field(default="", metadata=_patient("user_name", 200))
-    order_date: dt.date = field(metadata=_described(Codec.DATE, "order_date"))
-    mw_resource_id: int = field(metadata=_described(Codec.INT, "mw_resource_id", mis_changed=True))
+    id: int = field(metadata=_described(Codec.INT, "id", "ID"))
+    status: OrderStatus = field(metadata=_described(Codec.STATUS, "status", "Status", mis_changed=True))
+    user_id: str = field(default="", metadata=_patient("user_id", "user_id", 64))
+    user_name: str = field(default="", metadata=_patient("user_name", "user_name", 200))
+    order_date: dt.date = field(metadata=_described(Codec.DATE, "order_date", "order_date"))
+    mw_resource_id: int = field(metadata=_described(Codec.INT, "mw_resource_id", "MW_Resource_ID", mis_changed=True))
     # The portal's id and name of mw_resource_id: an MIS moving the order moves them too.
-    resource_name: str = field(metadata=_described(Codec.TEXT, "resource_name", mis_changed=True))
-    resource_id: int = field(metadata=_described(Codec.INT, "resource_id", mis_changed=True))
-    reception: dt.datetime = field(metadata=_described(Codec.LOCAL_TIME, "reception_datetime", mis_changed=True))
-    duration: int = field(metadata=_described(Codec.INT, "duration", mis_changed=True))
-    type: int = field(default=ORDER_TYPE_BOOKING, metadata=_described(Codec.INT, "type", stored=False))
-    name1: str = field(default="", metadata=_patient("name1", 100, required=True))
-    name2: str = field(default="", metadata=_patient("name2", 100))
-    name3: str = field(default="", metadata=_patient("name3", 100))
-    aim: str = field(default="", metadata=_patient("aim", 500))
-    phone: str = field(default="", metadata=_patient("phone", 32, required=True))
-    city: str = field(default="", metadata=_patient("city", 100))
-    address: str = field(default="", metadata=_patient("address", 300))
-    email: str = field(default="", metadata=_patient("email", 254))
-    comment: str = field(default="", metadata=_patient("comment", 1000))
-    last_changed: int = field(metadata=_described(Codec.INSTANT, "LastChangedOn", "last_changed", mis_changed=True))
+    resource_name: str = field(metadata=_described(Codec.TEXT, "resource_name", "Resource_Name", mis_changed=True))
+    resource_id: int = field(metadata=_described(Codec.INT, "resource_id", "Resource_ID", mis_changed=True))
+    reception: dt.datetime = field(
+        metadata=_described(Codec.LOCAL_TIME, "reception_datetime", "Reception_Datetime", mis_changed=True)
+    )
+    duration: int = field(metadata=_described(Codec.INT, "duration", "Duration", mis_changed=True))
+    type: int = field(default=ORDER_TYPE_BOOKING, metadata=_described(Codec.INT, "type", "Type", stored=False))
+    name1: str = field(default="", metadata=_patient("name1", "Name1", 100, required=True))
+    name2: str = field(default="", metadata=_patient("name2", "Name2", 100))
+    name3: str = field(default="", metadata=_patient("name3", "Name3", 100))
+    aim: str = field(default="", metadata=_patient("aim", "Aim", 500))
+    phone: str = field(default="", metadata=_patient("phone", "Phone", 32, required=True))
+    city: str = field(default="", metadata=_patient("city", "City", 100))
+    address: str = field(default="", metadata=_patient("address", "Address", 300))
+    email: str = field(default="", metadata=_patient("email", "Email", 254))
+    comment: str = field(default="", metadata=_patient("comment", "Comment", 1000))
+    last_changed: int = field(
+        metadata=_described(Codec.INSTANT, "LastChangedOn", "LastChangedOn", "last_changed", mis_changed=True)
+    )
+    # When the portal side last changed the order (booking it, a patient's edit): an MIS change quoting
+    # an older LastChangedOn decided on stale facts (a conflict); its own earlier changes never are.
+    portal_changed: int = field(default=0, metadata=_described(Codec.INSTANT, "", "", exported=False))
 
 
 ORDER_FIELDS: tuple[tuple[str, OrderField], ...] = tuple((f.name, f.metadata["order"]) for f in fields(Order))
+EXPORTED_ORDER_FIELDS = tuple((name, f) for name, f in ORDER_FIELDS if f.exported)
 PATIENT_FIELDS: dict[str, tuple[int, bool]] = {name: f.patient for name, f in ORDER_FIELDS if f.patient}
+
+
+class ExportNames(StrEnum):
+    """Which spelling of the order attributes a clinic's export writes (SPEC section 4)."""
+
+    SAMPLE = "sample"  # the seed sample's, as MIS software reads them: ID Status … MW_Resource_ID … LastChangedOn
+    TABLE = "table"  # the seed table's lower case: id status … mw_resource_id … LastChangedOn
+
+    def of(self, order_field: OrderField) -> str:
+        """The attribute name of one order field in this spelling."""
+        return order_field.sample if self is ExportNames.SAMPLE else order_field.xml
+
+
+DEFAULT_STALE_AFTER_HOURS = 3.0  # SPEC section 5: no Appointments for longer than this and a clinic offers no slots
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,6 +205,16 @@ class Clinic:
     name: str
     timezone: str
     enabled: bool = True
+    export_names: ExportNames = ExportNames.SAMPLE
+    stale_after_hours: float = DEFAULT_STALE_AFTER_HOURS
+    appointments_synced_at: int | None = None  # unix seconds of the last import carrying Appointments
+
+    def stale_since(self, now: float) -> int | None:
+        """When the MIS last sent its busy time, if that is longer ago than the clinic allows (SPEC 5):
+        the portal then offers nothing, rather than slots on busy time it cannot see. None: not stale
+        (or the MIS never sends Appointments)."""
+        synced = self.appointments_synced_at
+        return synced if synced is not None and now - synced > self.stale_after_hours * 3600 else None
 
 
 SyncedRecord = Group | Resource | Schedule | Appointment

@@ -10,7 +10,7 @@ import dataclasses
 import datetime as dt
 import hashlib
 import json
-from collections.abc import Iterable, Mapping, Set
+from collections.abc import Collection, Iterable, Mapping, Set
 from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any
@@ -85,16 +85,19 @@ class OrderOutcome(StrEnum):
     UNCHANGED = "unchanged"
     CONFLICT = "conflict"
     UNKNOWN = "unknown"
+    REJECTED = "rejected"  # the change itself cannot apply (it moves the order to an unknown resource)
 
 
 def decide_order_change(
-    stored: Order | None, change: OrderChange, change_stamp: int, now: int
+    stored: Order | None, change: OrderChange, quoted: Collection[int] | None, now: int
 ) -> tuple[OrderOutcome, Order | None]:
     """What one MIS change does to a stored order, and the order as it would be afterwards.
 
-    `change_stamp` is the change's LastChangedOn as unix seconds. Asking for what is stored is
-    harmless whatever its stamp; otherwise an older stamp than the stored one loses (the patient
-    or the portal changed the order since the MIS read it).
+    `quoted` is the change's LastChangedOn as unix seconds: both instants when the local time occurs
+    twice (a clock change), None when the MIS sent none. Asking for what is stored is harmless. A
+    change conflicts only with the portal's side: if the portal changed the order after the time the
+    MIS quotes, the MIS decided on stale facts. Its own earlier changes never make a conflict, so an
+    MIS that confirms and later rejects an order, quoting what it exported both times, gets both.
     """
     if stored is None:
         return OrderOutcome.UNKNOWN, None
@@ -107,9 +110,10 @@ def decide_order_change(
     )
     if wanted == stored:
         return OrderOutcome.UNCHANGED, stored
-    if change_stamp < stored.last_changed:
+    if quoted and stored.portal_changed > max(quoted):
         return OrderOutcome.CONFLICT, stored
-    return OrderOutcome.UPDATED, replace(wanted, last_changed=now)
+    # The time of the change, never earlier than the order's last one (the export's window moves on).
+    return OrderOutcome.UPDATED, replace(wanted, last_changed=max(now, stored.last_changed))
 
 
 def holds_slot(status: OrderStatus) -> bool:

@@ -34,6 +34,11 @@ def localize(local: dt.datetime, tz: ZoneInfo) -> dt.datetime:
     return aware
 
 
+def epochs_of(local: dt.datetime, tz: ZoneInfo) -> tuple[int, ...]:
+    """Every instant (unix seconds) a local time may mean: two in the repeated hour of a clock change."""
+    return tuple(sorted({int(local.replace(tzinfo=tz, fold=fold).timestamp()) for fold in (0, 1)}))
+
+
 def to_epoch(local: dt.datetime, tz: ZoneInfo) -> int:
     return int(localize(local, tz).timestamp())
 

@@ -25,7 +25,7 @@ from mediexchange.protocol.attributes import (
     local_name,
 )
 from mediexchange.records import (
-    ORDER_FIELDS,
+    EXPORTED_ORDER_FIELDS,
     Appointment,
     Document,
     Group,
@@ -87,7 +87,7 @@ APPOINTMENT_ATTRIBUTES = (
 ORDER_CHANGE_ATTRIBUTES = (
     _ID,
     Attr("status", "status", required=True),
-    Attr("lastchangedon", "datetime", required=True),
+    Attr("lastchangedon", "datetime"),
     Attr("reception_datetime", "datetime"),
     Attr("duration", "integer", False, 1, MINUTES_PER_DAY),
     Attr("mw_resource_id", "integer"),
@@ -100,7 +100,7 @@ TIME_RULE_ALIASES = {
     "b_endtime": "b_end",
 }
 # Every other attribute of the export an MIS may echo back in an order change: read as text, ignored.
-ORDER_ECHOED = frozenset(f.xml.lower() for _, f in ORDER_FIELDS) - {
+ORDER_ECHOED = frozenset(f.xml.lower() for _, f in EXPORTED_ORDER_FIELDS) - {
     "id",
     "status",
     "lastchangedon",
@@ -245,22 +245,28 @@ def read_appointment(context: RecordContext, element: etree._Element) -> Appoint
 
 def read_order_change(context: RecordContext, element: etree._Element) -> OrderChange:
     a = context.attributes(element, "Orders", names(ORDER_CHANGE_ATTRIBUTES) | ORDER_ECHOED)
+    order_id = a.integer("id")
     status = a.integer("status")
     if status not in {s.value for s in OrderStatus}:
         raise a.fail("status", f"must be 0 (received), 1 (accepted) or 3 (rejected), got {status}")
-    last_changed = a.local_datetime("lastchangedon")
-    context.exists_locally(last_changed, a.name("lastchangedon"))
+    last_changed = a.optional("lastchangedon", a.local_datetime)
+    if last_changed is None:
+        message = "no LastChangedOn: the change applies whatever the portal changed since the MIS read the order"
+        context.warn("no_last_changed", message, element, "Orders", str(order_id))
+    else:
+        context.exists_locally(last_changed, a.name("lastchangedon"))
     reception = a.optional("reception_datetime", a.local_datetime)
     if reception is not None:
         context.exists_locally(reception, a.name("reception_datetime"))
     return OrderChange(
-        id=a.integer("id"),
+        id=order_id,
         status=OrderStatus(status),
         last_changed=last_changed,
         reception=reception,
         duration=a.optional("duration", lambda n: a.integer(n, 1, MINUTES_PER_DAY)),
         mw_resource_id=a.optional("mw_resource_id", a.integer),
         line=line_of(element),
+        echoed=tuple((a.name(name), value.strip()) for name, value in a.values.items() if name in ORDER_ECHOED),
     )
 
 

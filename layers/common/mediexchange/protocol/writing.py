@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 from lxml import etree
 
 from mediexchange.protocol.sections import ORDERS, SYNCED, Applies
-from mediexchange.records import ORDER_FIELDS, Codec, ImportReport, Issue, Order
+from mediexchange.records import EXPORTED_ORDER_FIELDS, Codec, ExportNames, ImportReport, Issue, Order
 from mediexchange.timeutil import from_epoch
 
 DATE = "%d.%m.%Y"
@@ -99,7 +99,8 @@ def status_document(entries: Iterable[tuple[str, str, str, bytes | None]]) -> et
     return root
 
 
-def _xml_value(codec: Codec, value: Any, tz: ZoneInfo) -> str:
+def xml_value(codec: Codec, value: Any, tz: ZoneInfo) -> str:
+    """An order field's value as the export writes it."""
     if codec is Codec.DATE:
         return str(value.strftime(DATE))
     if codec is Codec.LOCAL_TIME:
@@ -111,11 +112,13 @@ def _xml_value(codec: Codec, value: Any, tz: ZoneInfo) -> str:
     return str(value)
 
 
-def export_document(client_key: str, orders: Iterable[Order], tz: ZoneInfo) -> etree._Element:
+def export_document(client_key: str, orders: Iterable[Order], tz: ZoneInfo, names: ExportNames) -> etree._Element:
+    """The orders with the attribute names in the clinic's spelling (the sample's or the table's)."""
     root = etree.Element("MediExchange", ClientKey=client_key)
     container = etree.SubElement(root, ORDERS.name)
+    spelled = [(name, names.of(f), f.codec) for name, f in EXPORTED_ORDER_FIELDS]
     for order in orders:
         # Attribute names and their order are exactly the seed's list (records.Order declares them).
-        attributes = {f.xml: _xml_value(f.codec, getattr(order, name), tz) for name, f in ORDER_FIELDS}
+        attributes = {attribute: xml_value(codec, getattr(order, name), tz) for name, attribute, codec in spelled}
         etree.SubElement(container, ORDERS.tag, attributes)
     return root

@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import math
 import re
 import secrets
 import time
 import uuid
 
 from pynamodb.exceptions import DoesNotExist, PutError, UpdateError
+from pynamodb.expressions.update import Action
 
 from mediexchange.errors import AdminError, ImportInProgress
-from mediexchange.records import Clinic
+from mediexchange.records import DEFAULT_STALE_AFTER_HOURS, Clinic, ExportNames
 from mediexchange.store.backend import Backend, guarded
 from mediexchange.store.models import ClinicModel
+from mediexchange.timeutil import is_valid_zone
 
 MAX_LIVE_KEYS = 2  # the current key and the one being rotated out
 _HEX = "[0-9A-Fa-f]"
@@ -50,7 +53,16 @@ def new_client_key() -> str:
 
 
 def _clinic(model: ClinicModel) -> Clinic:
-    return Clinic(model.clinic_id, model.name, model.timezone, bool(model.enabled))
+    """The clinic an item holds; a setting the item lacks (a clinic made before it existed) is the default."""
+    return Clinic(
+        model.clinic_id,
+        model.name,
+        model.timezone,
+        bool(model.enabled),
+        ExportNames(model.export_names) if model.export_names else ExportNames.SAMPLE,
+        float(model.stale_after_hours) if model.stale_after_hours is not None else DEFAULT_STALE_AFTER_HOURS,
+        int(model.appointments_synced_at) if model.appointments_synced_at is not None else None,
+    )
 
 
 def _is_conditional_failure(exc: PutError | UpdateError) -> bool:
@@ -128,6 +140,35 @@ class Clinics:
     def disable(self, clinic_id: str) -> None:
         self._require(clinic_id).update(actions=[self.model.enabled.set(False)])
 
+    def update_settings(
+        self,
+        clinic_id: str,
+        timezone: str | None = None,
+        export_names: ExportNames | None = None,
+        stale_after_hours: float | None = None,
+    ) -> Clinic:
+        """Change the settings given (None: keep it) and return the clinic as it is now."""
+        if timezone is not None and not is_valid_zone(timezone):
+            raise AdminError(f"unknown time zone {timezone!r} (use an IANA name such as Europe/Moscow)")
+        if stale_after_hours is not None and not (math.isfinite(stale_after_hours) and stale_after_hours > 0):
+            raise AdminError(f"stale_after_hours must be a positive number of hours, got {stale_after_hours}")
+        clinic = self._require(clinic_id)
+        actions: list[Action] = []
+        if timezone is not None:
+            actions.append(self.model.timezone.set(timezone))
+        if export_names is not None:
+            actions.append(self.model.export_names.set(ExportNames(export_names).value))
+        if stale_after_hours is not None:
+            actions.append(self.model.stale_after_hours.set(stale_after_hours))
+        if actions:
+            try:
+                clinic.update(actions=actions, condition=self.model.clinic_id.exists())
+            except UpdateError as exc:
+                if _is_conditional_failure(exc):
+                    raise AdminError(f"no clinic {clinic_id}") from None
+                raise
+        return _clinic(clinic)
+
     def rotate_key(self, clinic_id: str) -> str:
         """Issue a second live key; the old one keeps working until revoked."""
         clinic = self._require(clinic_id)
@@ -160,6 +201,12 @@ class Clinics:
         clinic.update(actions=[self.model.next_order_id.add(count)], condition=self.model.clinic_id.exists())
         last = int(clinic.next_order_id)
         return range(last - count + 1, last + 1)
+
+    def note_appointments_sync(self, clinic_id: str, at: int) -> None:
+        """The MIS sent its busy time (an import with Appointments applied) at `at`, unix seconds."""
+        self.model(clinic_id).update(
+            actions=[self.model.appointments_synced_at.set(at)], condition=self.model.clinic_id.exists()
+        )
 
     def acquire_import_lease(self, clinic_id: str, owner: str, seconds: int, now: float | None = None) -> None:
         """Take the clinic's import lease, or raise ImportInProgress saying when to retry."""

@@ -49,6 +49,10 @@ class ClinicModel(Model):
     next_resource_id = NumberAttribute(default=0)
     lease_owner = UnicodeAttribute(null=True)
     lease_expires = NumberAttribute(null=True)
+    # Settings (`clinic set`); missing means the default of records.Clinic, so older clinics keep working.
+    export_names = UnicodeAttribute(null=True)
+    stale_after_hours = NumberAttribute(null=True)
+    appointments_synced_at = NumberAttribute(null=True)  # the last import carrying Appointments
 
 
 class ClientKeyModel(Model):
@@ -95,11 +99,12 @@ class ByLastChangedIndex(GlobalSecondaryIndex["OrderModel"]):
     last_changed = NumberAttribute(range_key=True)
 
 
-def _order_attribute(codec: Codec, typed_by_patient: bool) -> Attribute[Any]:
+def _order_attribute(codec: Codec, optional: bool) -> Attribute[Any]:
+    """Numbers as numbers, dates and local times as ISO text; what may be left out (a patient's
+    optional field, the service's own bookkeeping) has an empty default."""
     if codec in (Codec.INT, Codec.STATUS, Codec.INSTANT):
-        return NumberAttribute()
-    # Dates and local times as ISO text; what a patient may leave out is stored empty.
-    return UnicodeAttribute(default="") if typed_by_patient else UnicodeAttribute()
+        return NumberAttribute(default=0) if optional else NumberAttribute()
+    return UnicodeAttribute(default="") if optional else UnicodeAttribute()
 
 
 class OrderModel(Model):
@@ -111,7 +116,7 @@ class OrderModel(Model):
     by_last_changed = ByLastChangedIndex()
     locals().update(
         {
-            name: _order_attribute(field.codec, field.patient is not None)
+            name: _order_attribute(field.codec, field.patient is not None or not field.exported)
             for name, field in ORDER_FIELDS
             if field.stored and name not in ("id", "last_changed")
         }
