@@ -26,7 +26,7 @@ run: $(READY)
 	$(VENV)/bin/python -m devserver
 
 test: lint typecheck validate
-	$(VENV)/bin/pytest
+	$(VENV)/bin/pytest -n auto --dist loadfile
 
 lint: $(READY)
 	$(VENV)/bin/ruff check .
