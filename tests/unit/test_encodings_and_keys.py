@@ -7,10 +7,11 @@ from typing import Any
 
 import pytest
 from mediexchange.errors import AdminError
+from mediexchange.keys import canonical_client_key
 from mediexchange.protocol.sections import GROUPS, RESOURCES
 from mediexchange.records import Clinic
 from mediexchange.store import Store
-from mediexchange.store.clinics import canonical_client_key, key_hash
+from mediexchange.store.clinics import key_hash
 
 from tests.conftest import SAMPLE, SAMPLE_KEY
 from tests.unit.conftest import call_export, call_import, call_status, document

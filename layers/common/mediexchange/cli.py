@@ -16,9 +16,9 @@ from collections.abc import MutableMapping, Sequence
 
 from mediexchange.config import ConfigurationError, Settings
 from mediexchange.errors import AdminError, ServiceError
+from mediexchange.keys import new_client_key
 from mediexchange.records import Clinic, ExportNames
 from mediexchange.store import Store
-from mediexchange.store.clinics import new_client_key
 from mediexchange.timeutil import DEFAULT_TIMEZONE, is_valid_zone
 
 

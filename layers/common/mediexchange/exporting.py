@@ -16,7 +16,7 @@ ENCODINGS = {"utf-8": "utf-8", "utf8": "utf-8", "windows-1251": "windows-1251", 
 # Longer than a change can take from its stamp to a consistent read of the export's index (a
 # transaction's retries, DynamoDB's index lag): well under a minute in practice.
 REACH_BACK_SECONDS = 120
-_UNIX_SECONDS = re.compile(r"[+-]?\d{1,12}")
+_UNIX_SECONDS = re.compile(r"[+-]?[0-9]{1,12}")
 
 
 @dataclass(frozen=True, slots=True)

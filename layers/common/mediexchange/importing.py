@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 import secrets
 import time
 from collections.abc import Iterator, Mapping, Sequence
@@ -22,7 +23,7 @@ from mediexchange.errors import (
     UnknownClientKey,
 )
 from mediexchange.ordering import OrderChanges, double_bookings
-from mediexchange.protocol.reading import by_line, client_key_of, read_document
+from mediexchange.protocol.reading import MAX_REPORTED, by_line, client_key_of, read_document
 from mediexchange.protocol.sections import APPOINTMENTS, GROUPS, ORDERS, RESOURCES, SYNCED, Applies, Section
 from mediexchange.protocol.writing import DATETIME, error_result, import_result, serialize, status_document
 from mediexchange.protocol.xmlparse import parse_document
@@ -42,6 +43,9 @@ from mediexchange.sync import Desired, desired, plan_sync, reference_warnings
 from mediexchange.timeutil import from_epoch, zone
 
 logger = Logger(service="mediexchange")
+
+
+IMPORT_ID = re.compile(r"[0-9]{8}T[0-9]{6}\.[0-9]{6}-[0-9a-f]{8}")
 
 
 def new_import_id(now: float) -> str:
@@ -142,7 +146,8 @@ def import_status(store: Store, params: Mapping[str, str]) -> bytes:
     tz = zone(clinic.timezone)
     wanted = params.get("import_id", "").strip()
     if wanted:
-        entry = store.imports.get(clinic.clinic_id, wanted)
+        # Only an id this service could have made is looked up (a DynamoDB key has a bounded length).
+        entry = store.imports.get(clinic.clinic_id, wanted) if IMPORT_ID.fullmatch(wanted) else None
         if entry is None:
             raise NotFound(f"no import {wanted} for this clinic")
         entries = [entry]
@@ -178,6 +183,16 @@ def _finish(store: Store, clinic_id: str, import_id: str, result: bytes, error_c
         store.imports.finish(clinic_id, import_id, result, error_code)
     except Exception:
         logger.warning("import log not updated", extra={"clinic_id": clinic_id, "import_id": import_id})
+
+
+def within_room(added: Sequence[Issue], listed: Sequence[Issue], overflow_code: str) -> list[Issue]:
+    """The issues an import adds to those the reader listed, in line order, as many as leave the total
+    at MAX_REPORTED, then one saying how many more there were."""
+    room = max(0, MAX_REPORTED - sum(issue.line is not None for issue in listed))
+    ordered = sorted(added, key=by_line)
+    if len(ordered) <= room:
+        return ordered
+    return [*ordered[:room], Issue(overflow_code, f"and {len(ordered) - room} more not listed")]
 
 
 @dataclass
@@ -230,8 +245,11 @@ class Importer:
 
     def report(self, orders: OrdersReport | None, dry_run: bool = False) -> ImportReport:
         doc = self.document
-        warnings = tuple(sorted((*doc.warnings, *self.warnings), key=by_line))
-        errors = (*doc.errors, *self.rejections)
+        # The reader lists at most MAX_REPORTED of each; what the import adds is held to the same bound,
+        # so no answer (nor its copy in the import log) outgrows what Lambda and DynamoDB can carry.
+        added = within_room(self.warnings, doc.warnings, "more_warnings")
+        warnings = tuple(sorted((*doc.warnings, *added), key=by_line))
+        errors = (*doc.errors, *within_room(self.rejections, doc.errors, "invalid_record"))
         return ImportReport(self.import_id, self.reports, doc.sync_mode, orders, warnings, errors, dry_run)
 
     def order_changes(self, apply: bool) -> OrdersReport | None:

@@ -29,8 +29,8 @@ NUMBER_OR_STRING = frozenset({"user_id"})
 BOOKING_FIELDS = frozenset({"resource_id", "reception_datetime", "duration", *PATIENT_FIELDS})
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s.]+")
 _PHONE = re.compile(r"\+?[0-9 ()\-]{5,32}")
-_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
-_LOCAL_MINUTE = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:00)?")
+_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+_LOCAL_MINUTE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}(:00)?")
 STATUS_NAMES = {OrderStatus.RECEIVED: "received", OrderStatus.ACCEPTED: "accepted", OrderStatus.REJECTED: "rejected"}
 
 
@@ -87,7 +87,7 @@ def _integer(value: Any, name: str) -> int:
         raise InvalidRequest(f"{name} must be an integer")
     if isinstance(value, int):
         return value
-    if isinstance(value, str) and re.fullmatch(r"-?\d{1,18}", value.strip()):
+    if isinstance(value, str) and re.fullmatch(r"-?[0-9]{1,18}", value.strip()):
         return int(value)
     raise InvalidRequest(f"{name} must be an integer")
 
@@ -201,7 +201,9 @@ def book(store: Store, clinic_id: str, body: Any) -> dict[str, Any]:
         begins = localize(start, tz).astimezone(dt.UTC)
     except NonexistentLocalTime:
         raise SlotUnavailable(f"{raw_start} does not exist in {clinic.timezone}") from None
-    free = _free(store, clinic_id, resource, start.date(), start.date(), tz)
+    # Every step must be free: a booking in an overnight window may run past midnight.
+    ends = (start + dt.timedelta(minutes=duration - 1)).date()
+    free = _free(store, clinic_id, resource, start.date(), ends, tz)
     if not is_free_run(free, begins, duration // step, step):
         raise SlotUnavailable("that time is not free")
 

@@ -1,9 +1,9 @@
 """Reading a parsed MediExchange document into typed records, collecting every problem found.
 
 Names of elements and attributes are matched case-insensitively (the seed's table says `id`, its
-sample sends `ID`). Every record is checked; one with an error is left out and the error kept,
-so a rejected import reports everything wrong with it at once. What each section holds and how
-its records are read is declared in `protocol.sections`.
+sample sends `ID`). Every record is checked: one with an error is left out and its error kept, the
+rest stand (SPEC r2, record by record); only a problem with the document as a whole refuses it.
+What each section holds and how its records are read is declared in `protocol.sections`.
 """
 
 from __future__ import annotations

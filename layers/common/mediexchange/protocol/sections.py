@@ -33,7 +33,6 @@ from mediexchange.records import (
     OrderStatus,
     Resource,
     Schedule,
-    SyncedRecord,
     Window,
 )
 
@@ -100,14 +99,7 @@ TIME_RULE_ALIASES = {
     "b_endtime": "b_end",
 }
 # Every other attribute of the export an MIS may echo back in an order change: read as text, ignored.
-ORDER_ECHOED = frozenset(f.xml.lower() for _, f in EXPORTED_ORDER_FIELDS) - {
-    "id",
-    "status",
-    "lastchangedon",
-    "reception_datetime",
-    "duration",
-    "mw_resource_id",
-}
+ORDER_ECHOED = frozenset(f.xml.lower() for _, f in EXPORTED_ORDER_FIELDS) - names(ORDER_CHANGE_ATTRIBUTES)
 
 
 class Storage(Enum):
@@ -324,4 +316,3 @@ ORDERS = Section(
 SECTIONS: tuple[Section[Any], ...] = (GROUPS, RESOURCES, SCHEDULES, APPOINTMENTS, ORDERS)
 SYNCED: tuple[Section[Any], ...] = tuple(s for s in SECTIONS if s.applies is not Applies.CHANGES)
 BY_NAME: dict[str, Section[Any]] = {s.name.lower(): s for s in SECTIONS}
-KIND_OF: dict[type[SyncedRecord], Section[Any]] = {s.record: s for s in SYNCED}

@@ -5,37 +5,26 @@ from __future__ import annotations
 import hashlib
 import hmac
 import math
-import re
 import secrets
 import time
-import uuid
 
 from pynamodb.exceptions import DoesNotExist, PutError, UpdateError
 from pynamodb.expressions.update import Action
 
 from mediexchange.errors import AdminError, ImportInProgress
+from mediexchange.keys import GUID, canonical_client_key, new_client_key
 from mediexchange.records import DEFAULT_STALE_AFTER_HOURS, Clinic, ExportNames
 from mediexchange.store.backend import Backend, guarded
 from mediexchange.store.models import ClinicModel
 from mediexchange.timeutil import is_valid_zone
 
 MAX_LIVE_KEYS = 2  # the current key and the one being rotated out
-_HEX = "[0-9A-Fa-f]"
-_GUID = re.compile(rf"(\{{)?({_HEX}{{8}}-{_HEX}{{4}}-{_HEX}{{4}}-{_HEX}{{4}}-{_HEX}{{12}})(?(1)\}})")
-
-
-def canonical_client_key(client_key: str) -> str:
-    """The form a client key is stored and looked up in: a GUID (8-4-4-4-12 hex digits, with or
-    without surrounding braces) in upper case without braces, since MIS software writes GUIDs in
-    either case; any other key exactly as given."""
-    guid = _GUID.fullmatch(client_key)
-    return guid.group(2).upper() if guid else client_key
 
 
 def _legacy_forms(client_key: str) -> list[str]:
     """The spellings of a GUID key other than its canonical one that a key issued before keys were
     made canonical was likely stored in (lower case, braces): the key as given first."""
-    if not _GUID.fullmatch(client_key):
+    if not GUID.fullmatch(client_key):
         return []
     canonical = canonical_client_key(client_key)
     forms = [client_key, canonical.lower(), f"{{{canonical}}}", f"{{{canonical.lower()}}}"]
@@ -45,11 +34,6 @@ def _legacy_forms(client_key: str) -> list[str]:
 def key_hash(client_key: str) -> str:
     """The SHA-256 of a key exactly as given (callers pass the canonical form, see `canonical_client_key`)."""
     return hashlib.sha256(client_key.encode()).hexdigest()
-
-
-def new_client_key() -> str:
-    """A key in the shape the original portal issued: an upper-case GUID."""
-    return str(uuid.uuid4()).upper()
 
 
 def _clinic(model: ClinicModel) -> Clinic:
