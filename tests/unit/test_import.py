@@ -547,7 +547,10 @@ def test_a_section_sent_twice_refuses_the_document_and_changes_nothing(clinic: C
     # Then the whole document is refused, naming the second section and the first's line, and nothing changed
     assert (status, result.get("status"), result.get("import_id")) == (400, "error", None)
     assert errors_of(result) == [
-        invalid(5, "Resources", None, None, "section Resources appears more than once (first at line 4)")
+        {
+            **invalid(5, "Resources", None, None, "section Resources appears more than once (first at line 4)"),
+            "code": "bad_request",
+        }
     ]
     assert snapshot(dynamodb) == before
 
@@ -565,7 +568,10 @@ def test_an_unreadable_sync_mode_refuses_the_document_and_changes_nothing(clinic
     # Then the whole document is refused (a full sync or a diff cannot be guessed), and nothing changed
     assert (status, result.get("status")) == (400, "error")
     assert errors_of(result) == [
-        invalid(4, "Appointments", None, "SyncMode", "attribute SyncMode must be full or diff, got 'sometimes'")
+        {
+            **invalid(4, "Appointments", None, "SyncMode", "attribute SyncMode must be full or diff, got 'sometimes'"),
+            "code": "bad_request",
+        }
     ]
     assert snapshot(dynamodb) == before
 

@@ -5,7 +5,7 @@ record written on the body's first line is on line 2 of the document.
 
 Record by record (SPEC section 3, r2): a bad record is an error of its own and is left out, the
 rest is read; only a problem with the document as a whole (a section twice, an unreadable
-SyncMode) refuses it with InvalidRecords.
+SyncMode) refuses it with DocumentRefused.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from lxml import etree
-from mediexchange.errors import BadRequest, InvalidRecords, MalformedXml, MissingClientKey
+from mediexchange.errors import BadRequest, DocumentRefused, MalformedXml, MissingClientKey
 from mediexchange.protocol.reading import client_key_of, read_document
 from mediexchange.protocol.xmlparse import parse_document
 from mediexchange.records import (
@@ -110,9 +110,9 @@ def read(body: str, tz: ZoneInfo = BERLIN) -> Document:
 
 def refused(body: str, tz: ZoneInfo = BERLIN) -> tuple[Issue, ...]:
     """The issues of a document refused as a whole (nothing of it can be applied)."""
-    with pytest.raises(InvalidRecords) as caught:
+    with pytest.raises(DocumentRefused) as caught:
         read(body, tz)
-    assert (caught.value.code, caught.value.message) == ("invalid_record", REFUSED)
+    assert (caught.value.code, caught.value.message) == ("bad_request", REFUSED)
     return caught.value.issues
 
 
@@ -962,7 +962,7 @@ def test_a_section_twice_refuses_the_document_naming_the_first() -> None:
     issues = refused(body)
     # Then the document is refused; the second section is the one error, naming the first's line
     assert issues == (
-        invalid("section Resources appears more than once (first at line 2)", "Resources", None, None, 3),
+        Issue("bad_request", "section Resources appears more than once (first at line 2)", 3, "Resources"),
     )
 
 
@@ -973,8 +973,8 @@ def test_a_refused_document_lists_only_what_refuses_it() -> None:
     issues = refused(body)
     # Then both document-level problems are listed, in document order, and the bad record is not
     assert [(i.code, i.message, i.line, i.section, i.record_id) for i in issues] == [
-        ("invalid_record", "section Resources appears more than once (first at line 3)", 4, "Resources", None),
-        ("invalid_record", "attribute SyncMode must be full or diff, got 'partial'", 5, "Appointments", None),
+        ("bad_request", "section Resources appears more than once (first at line 3)", 4, "Resources", None),
+        ("bad_request", "attribute SyncMode must be full or diff, got 'partial'", 5, "Appointments", None),
     ]
 
 
@@ -993,7 +993,7 @@ def test_an_unreadable_sync_mode_refuses_the_document(section: str, message: str
     issues = refused(body)
     # Then the whole document is refused: a full sync read as diff, or the reverse, would be wrong
     assert [(i.code, i.message, i.line, i.section, i.record_id) for i in issues] == [
-        ("invalid_record", message, 3, "Appointments", None)
+        ("bad_request", message, 3, "Appointments", None)
     ]
 
 

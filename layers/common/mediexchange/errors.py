@@ -32,8 +32,8 @@ class MalformedXml(BadRequest):
     code = "malformed_xml"
 
 
-class InvalidRecords(BadRequest):
-    code = "invalid_record"
+class DocumentRefused(BadRequest):
+    """The document as a whole cannot be applied (a section twice, an unreadable SyncMode); nothing is."""
 
 
 class MissingClientKey(BadRequest):

@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 
 from lxml import etree
 
-from mediexchange.errors import BadRequest, InvalidRecords, MissingClientKey
+from mediexchange.errors import BadRequest, DocumentRefused, MissingClientKey
 from mediexchange.protocol.attributes import Attributes, RecordError, local_name, plain_name
 from mediexchange.protocol.sections import APPOINTMENTS, BY_NAME, MAX_KEY_BYTES, SECTIONS, Applies, Section
 from mediexchange.records import Document, Issue, Rejected, SyncMode
@@ -198,7 +198,7 @@ class DocumentReader:
                 self.warn("unknown_element", message, element, "MediExchange")
             elif section in found:
                 message = f"section {section.name} appears more than once (first at line {found[section].sourceline})"
-                self.errors.add(Issue("invalid_record", message, element.sourceline, section.name))
+                self.errors.add(Issue(DocumentRefused.code, message, element.sourceline, section.name))
             else:
                 found[section] = element
         return found
@@ -212,17 +212,17 @@ class DocumentReader:
                 raise a.fail("syncmode", f"must be full or diff, got {raw!r}")
             return SyncMode(raw.lower() or SyncMode.DIFF.value)
         except RecordError as exc:
-            issue = Issue("invalid_record", str(exc), element.sourceline, "Appointments", None, exc.attribute)
+            issue = Issue(DocumentRefused.code, str(exc), element.sourceline, "Appointments", None, exc.attribute)
             self.errors.add(issue)
         return SyncMode.DIFF
 
     def read(self, root: etree._Element) -> Document:
-        """Every section's records; raises InvalidRecords only for problems with the document as a whole."""
+        """Every section's records; raises DocumentRefused only for problems with the document as a whole."""
         client_key = client_key_of(root)
         found = self.sections(root)
         sync_mode = self.sync_mode(found[APPOINTMENTS]) if APPOINTMENTS in found else SyncMode.DIFF
         if self.errors:  # a section twice, an unreadable SyncMode: nothing can be applied safely
-            raise InvalidRecords("the document cannot be applied; nothing was imported", self.errors.reported())
+            raise DocumentRefused("the document cannot be applied; nothing was imported", self.errors.reported())
         records, rejected = {}, {}
         # In the table's order, whatever the document's: answers list sections the same way every time.
         for section in sorted(found, key=SECTIONS.index):
@@ -238,5 +238,5 @@ class DocumentReader:
 
 def read_document(root: etree._Element, tz: ZoneInfo) -> Document:
     """The whole document, record by record: bad records are listed in `errors` and left out; raises
-    InvalidRecords only when the document as a whole cannot be applied."""
+    DocumentRefused only when the document as a whole cannot be applied."""
     return DocumentReader(tz).read(root)
