@@ -24,7 +24,7 @@ from mediexchange.errors import (
 )
 from mediexchange.ordering import OrderChanges, double_bookings
 from mediexchange.protocol.reading import MAX_REPORTED, by_line, client_key_of, read_document
-from mediexchange.protocol.sections import APPOINTMENTS, GROUPS, ORDERS, RESOURCES, SYNCED, Applies, Section
+from mediexchange.protocol.sections import APPOINTMENTS, GROUPS, ORDERS, RESOURCES, SYNCED, Section
 from mediexchange.protocol.writing import DATETIME, error_result, import_result, serialize, status_document
 from mediexchange.protocol.xmlparse import parse_document
 from mediexchange.records import (
@@ -36,7 +36,6 @@ from mediexchange.records import (
     OrdersReport,
     Rejected,
     SectionReport,
-    SyncMode,
 )
 from mediexchange.store import Store
 from mediexchange.sync import Desired, desired, plan_sync, reference_warnings
@@ -215,11 +214,10 @@ class Importer:
 
     def plan_all(self) -> None:
         """What each synced section sent must write and delete, from the stored hashes."""
-        full = self.document.sync_mode is SyncMode.FULL
         for section in SYNCED:
             records = section.of(self.document)
             if records is not None:
-                replace_all = section.applies is Applies.REPLACE or full
+                replace_all = section.replaces(self.document.sync_mode)
                 self.reports[section.name] = self.plan(section, records, replace_all)
         self.warnings += self.reference_warnings()
 

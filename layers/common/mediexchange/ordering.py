@@ -7,9 +7,10 @@ import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from zoneinfo import ZoneInfo
 
-from mediexchange.protocol.sections import ORDERS, RESOURCES
+from mediexchange.protocol.sections import ORDERS
 from mediexchange.protocol.writing import xml_value
 from mediexchange.records import (
     EXPORTED_ORDER_FIELDS,
@@ -27,6 +28,8 @@ from mediexchange.store import Store
 from mediexchange.sync import OrderOutcome, decide_order_change
 from mediexchange.timeutil import epochs_of, zone
 
+EXPORTED_BY_NAME = {f.xml.lower(): (name, f) for name, f in EXPORTED_ORDER_FIELDS}  # any spelling, lower-cased
+
 
 @dataclass
 class OrderChanges:
@@ -38,6 +41,12 @@ class OrderChanges:
     @property
     def tz(self) -> ZoneInfo:
         return zone(self.clinic.timezone)
+
+    @cached_property
+    def resources(self) -> dict[int, tuple[int, str]]:
+        """{MIS resource id: (portal id, name)} of the clinic's resources, read once, when an order moves."""
+        listed = self.store.records.resources_with_ids(self.clinic.clinic_id)
+        return {resource.id: (portal_id, resource.name) for portal_id, resource in listed}
 
     def decide(self, changes: Sequence[OrderChange], read: Rejected, apply: bool) -> OrdersReport:
         """Decide each change, in the order received, against the order as the changes before it left
@@ -71,17 +80,16 @@ class OrderChanges:
         to a resource the clinic never sent rejects the change (the order stays as it was)."""
         if after.mw_resource_id == before.mw_resource_id:
             return OrderOutcome.UPDATED, after
-        clinic_id = self.clinic.clinic_id
-        portal_id = self.store.records.resource_ids(clinic_id).get(after.mw_resource_id)
-        names = {r.id: r.name for r in self.store.records.all(clinic_id, RESOURCES)}
-        if portal_id is None or after.mw_resource_id not in names:
+        resource = self.resources.get(after.mw_resource_id)
+        if resource is None:
             message = (
                 f"mw_resource_id {after.mw_resource_id} is not a resource of this clinic; the change is not applied"
             )
             issue = Issue("unknown_resource", message, change.line, ORDERS.name, str(change.id), "mw_resource_id")
             self.rejections.append(issue)
             return OrderOutcome.REJECTED, before
-        return OrderOutcome.UPDATED, replace(after, resource_id=portal_id, resource_name=names[after.mw_resource_id])
+        portal_id, name = resource
+        return OrderOutcome.UPDATED, replace(after, resource_id=portal_id, resource_name=name)
 
     def write(self, change: OrderChange, before: Order, after: Order) -> OrderOutcome:
         overlaps: list[Issue] = []
@@ -102,11 +110,10 @@ class OrderChanges:
 def ignored_attributes(change: OrderChange, stored: Order, tz: ZoneInfo) -> list[Issue]:
     """A warning naming the attributes of the export an MIS sent back changed: it cannot change them
     (patient fields, the portal's resource id and name, type, order date), so they are ignored."""
-    by_name = {f.xml.lower(): (name, f) for name, f in EXPORTED_ORDER_FIELDS}
     moved = change.mw_resource_id is not None and change.mw_resource_id != stored.mw_resource_id
     differing = []
     for spelled, value in change.echoed:
-        name, order_field = by_name[spelled.lower()]
+        name, order_field = EXPORTED_BY_NAME[spelled.lower()]
         if moved and name in ("resource_id", "resource_name"):
             continue  # they follow the move
         if value != xml_value(order_field.codec, getattr(stored, name), tz).strip():

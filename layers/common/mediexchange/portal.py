@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 from aws_lambda_powertools import Logger
 
 from mediexchange.errors import InvalidRequest, NotFound, SlotUnavailable, SyncStale
-from mediexchange.protocol.sections import APPOINTMENTS, GROUPS, RESOURCES, SCHEDULES
+from mediexchange.protocol.sections import APPOINTMENTS, GROUPS, SCHEDULES
 from mediexchange.records import EXPORTED_ORDER_FIELDS, PATIENT_FIELDS, Clinic, Codec, Order, OrderStatus, Resource
 from mediexchange.slots import Interval, free_slots, is_free_run, local_interval
 from mediexchange.store import Store
@@ -43,9 +43,7 @@ def _clinic(store: Store, clinic_id: str) -> Clinic:
 
 def _resources(store: Store, clinic_id: str) -> list[tuple[int, Resource]]:
     """The clinic's current resources with their portal ids, in display order."""
-    portal_ids = store.records.resource_ids(clinic_id)
-    resources: list[Resource] = store.records.all(clinic_id, RESOURCES)
-    listed = [(portal_ids[r.id], r) for r in resources if r.id in portal_ids]
+    listed = store.records.resources_with_ids(clinic_id)
     return sorted(listed, key=lambda pair: (pair[1].pos, pair[1].name, pair[0]))
 
 
@@ -123,6 +121,12 @@ def _free(
     return [slot for slot in slots if first <= slot.start.astimezone(tz).date() <= last]
 
 
+def _stale_since(clinic: Clinic, tz: ZoneInfo) -> str | None:
+    """When the clinic's MIS last sent its busy time, in the clinic's time, if that is too long ago."""
+    since = clinic.stale_since(time.time())
+    return None if since is None else _iso(dt.datetime.fromtimestamp(since, dt.UTC), tz)
+
+
 def slots_view(store: Store, clinic_id: str, params: Mapping[str, str]) -> dict[str, Any]:
     clinic = _clinic(store, clinic_id)
     if "resource_id" not in params:
@@ -134,10 +138,10 @@ def slots_view(store: Store, clinic_id: str, params: Mapping[str, str]) -> dict[
     if (last - first).days >= MAX_DAYS:
         raise InvalidRequest(f"at most {MAX_DAYS} days at once")
     tz = zone(clinic.timezone)
-    stale_since = clinic.stale_since(time.time())
-    if stale_since is not None:
-        logger.warning("stale busy time: no slots offered", extra={"clinic_id": clinic_id, "synced_at": stale_since})
-        return {"slots": [], "stale": True, "last_sync": _iso(dt.datetime.fromtimestamp(stale_since, dt.UTC), tz)}
+    last_sync = _stale_since(clinic, tz)
+    if last_sync is not None:
+        logger.warning("stale busy time: no slots offered", extra={"clinic_id": clinic_id, "synced_at": last_sync})
+        return {"slots": [], "stale": True, "last_sync": last_sync}
     slots = _free(store, clinic_id, resource, first, last, tz)
     return {"slots": [{"start": _iso(s.start, tz), "end": _iso(s.end, tz)} for s in slots]}
 
@@ -193,10 +197,9 @@ def book(store: Store, clinic_id: str, body: Any) -> dict[str, Any]:
         raise InvalidRequest(f"duration must be a multiple of the resource's time_step ({step} minutes)")
     patient = _patient(body)
     tz = zone(clinic.timezone)
-    stale_since = clinic.stale_since(time.time())
-    if stale_since is not None:
-        synced = _iso(dt.datetime.fromtimestamp(stale_since, dt.UTC), tz)
-        raise SyncStale(f"the clinic's busy time was last synced at {synced}; nothing can be booked until it is")
+    last_sync = _stale_since(clinic, tz)
+    if last_sync is not None:
+        raise SyncStale(f"the clinic's busy time was last synced at {last_sync}; nothing can be booked until it is")
     try:
         begins = localize(start, tz).astimezone(dt.UTC)
     except NonexistentLocalTime:

@@ -154,9 +154,11 @@ def multipart_parts(body: bytes, content_type: str) -> dict[str, tuple[bytes, st
     return fields
 
 
-def multipart_fields(body: bytes, content_type: str) -> dict[str, bytes]:
-    """Each field of a multipart body as bytes (see `multipart_parts` for the parts' charsets)."""
-    return {name: payload for name, (payload, _) in multipart_parts(body, content_type).items()}
+def form_parts(event: BaseProxyEvent, kind: str, body: bytes) -> dict[str, tuple[bytes, str | None]]:
+    """The fields of a form body (url-encoded or multipart): bytes, and a multipart part's charset."""
+    if kind == FORM:
+        return {name: (value, None) for name, value in form_fields(body).items()}
+    return multipart_parts(body, event.headers.get("content-type") or "")
 
 
 def request_fields(event: BaseProxyEvent) -> dict[str, str]:
@@ -165,14 +167,10 @@ def request_fields(event: BaseProxyEvent) -> dict[str, str]:
     if event.body:
         kind, options = media_type(event)
         body = raw_body(event)
-        if kind == FORM:
-            fields = form_fields(body)
-        elif kind == MULTIPART:
-            fields = multipart_fields(body, event.headers.get("content-type") or "")
-        else:
+        if kind not in (FORM, MULTIPART):
             raise UnsupportedMediaType(f"send the parameters in the query string or as a form, not {kind or 'untyped'}")
         charset = options.get("charset", "utf-8")
-        for name, value in fields.items():
+        for name, (value, _) in form_parts(event, kind, body).items():
             params.setdefault(
                 name, value.decode(charset if charset in ("utf-8", "windows-1251") else "utf-8", "replace")
             )
@@ -201,11 +199,7 @@ def xml_document(event: BaseProxyEvent) -> Upload:
     dry_run = _is_set((event.query_string_parameters or {}).get(DRY_RUN))
     if kind in XML_TYPES:
         return Upload(body, charset, dry_run)
-    parts: dict[str, tuple[bytes, str | None]]
-    if kind == FORM:
-        parts = {name: (value, None) for name, value in form_fields(body).items()}
-    else:
-        parts = multipart_parts(body, event.headers.get("content-type") or "")
+    parts = form_parts(event, kind, body)
     if "xml" not in parts:
         raise BadRequest("the form has no field named xml")
     document, part_charset = parts["xml"]

@@ -18,7 +18,7 @@ from lxml import etree
 
 from mediexchange.errors import BadRequest, DocumentRefused, MissingClientKey
 from mediexchange.protocol.attributes import Attributes, RecordError, local_name, plain_name
-from mediexchange.protocol.sections import APPOINTMENTS, BY_NAME, MAX_KEY_BYTES, SECTIONS, Applies, Section
+from mediexchange.protocol.sections import APPOINTMENTS, BY_NAME, MAX_KEY_BYTES, SECTIONS, Section
 from mediexchange.records import Document, Issue, Rejected, SyncMode
 from mediexchange.timeutil import NonexistentLocalTime, localize
 
@@ -39,6 +39,11 @@ def client_key_of(root: etree._Element) -> str:
     if not key:
         raise MissingClientKey("the MediExchange element has no ClientKey attribute")
     return key
+
+
+def written_id(element: etree._Element) -> str | None:
+    """A record's id attribute as the document wrote it (trimmed), whatever it holds."""
+    return next((v.strip() for k, v in element.attrib.items() if plain_name(k) == "id"), None)
 
 
 @lru_cache(maxsize=4096)
@@ -125,7 +130,7 @@ class DocumentReader:
             return None
         section = BY_NAME.get(section_name.lower())
         key = section.key_of(self, owner) if section is not None else None
-        return key or next((v.strip() for k, v in owner.attrib.items() if plain_name(k) == "id"), None)
+        return key or written_id(owner)
 
     def exists_locally(self, local: dt.datetime, name: str) -> None:
         if not has_clock_change(local.date(), self.tz):  # nearly every day: nothing to check
@@ -162,7 +167,7 @@ class DocumentReader:
                 key: str | None = read_key
             except RecordError as exc:
                 record, key = None, section.key_of(self, child)
-                record_id = key or next((v.strip() for k, v in child.attrib.items() if plain_name(k) == "id"), None)
+                record_id = key or written_id(child)
                 issue = Issue("invalid_record", str(exc), exc.line or line, section.name, record_id, exc.attribute)
                 self.errors.add(issue)
                 count += 1
@@ -228,9 +233,7 @@ class DocumentReader:
         for section in sorted(found, key=SECTIONS.index):
             records[section.name], rejected[section.name] = self.records(section, found[section])
         for name, what in rejected.items():
-            applies = BY_NAME[name.lower()].applies
-            replacing = applies is Applies.REPLACE or (applies is Applies.SYNC_MODE and sync_mode is SyncMode.FULL)
-            if what.unkeyed and replacing:
+            if what.unkeyed and BY_NAME[name.lower()].replaces(sync_mode):
                 message = f"a rejected record of {name} has no readable key, so {name} deletes nothing this time"
                 self.warnings.add(Issue("deletions_suspended", message, found[BY_NAME[name.lower()]].sourceline, name))
         return Document(client_key, records, sync_mode, self.warnings.reported(), self.errors.reported(), rejected)

@@ -33,6 +33,7 @@ from mediexchange.records import (
     OrderStatus,
     Resource,
     Schedule,
+    SyncMode,
     Window,
 )
 
@@ -130,6 +131,10 @@ class Section(Generic[R]):
     code: str = ""  # the store's short name for the kind (part of every stored key: never change it)
     storage: Storage = Storage.FEW
     when: Callable[[R], dt.date] | None = None  # BY_RESOURCE: the local date or start time a record is found by
+
+    def replaces(self, sync_mode: SyncMode) -> bool:
+        """Whether sending this section replaces the stored set (records not sent are deleted)."""
+        return self.applies is Applies.REPLACE or (self.applies is Applies.SYNC_MODE and sync_mode is SyncMode.FULL)
 
     def key_of(self, context: RecordContext, element: etree._Element) -> str | None:
         """The key of a record as far as it can be read (None if not): a rejected record keeps its stored

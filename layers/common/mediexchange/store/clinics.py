@@ -49,6 +49,11 @@ def _clinic(model: ClinicModel) -> Clinic:
     )
 
 
+def _check_zone(timezone: str) -> None:
+    if not is_valid_zone(timezone):
+        raise AdminError(f"unknown time zone {timezone!r} (use an IANA name such as Europe/Moscow)")
+
+
 def _is_conditional_failure(exc: PutError | UpdateError) -> bool:
     return exc.cause_response_code == "ConditionalCheckFailedException"
 
@@ -60,6 +65,7 @@ class Clinics:
         self.keys = backend.tables.client_keys
 
     def create(self, name: str, timezone: str, client_key: str) -> Clinic:
+        _check_zone(timezone)
         clinic_id = secrets.token_hex(6)
         now = int(time.time())
         digest = self._claim_key(client_key, clinic_id, now)
@@ -132,8 +138,8 @@ class Clinics:
         stale_after_hours: float | None = None,
     ) -> Clinic:
         """Change the settings given (None: keep it) and return the clinic as it is now."""
-        if timezone is not None and not is_valid_zone(timezone):
-            raise AdminError(f"unknown time zone {timezone!r} (use an IANA name such as Europe/Moscow)")
+        if timezone is not None:
+            _check_zone(timezone)
         if stale_after_hours is not None and not (math.isfinite(stale_after_hours) and stale_after_hours > 0):
             raise AdminError(f"stale_after_hours must be a positive number of hours, got {stale_after_hours}")
         clinic = self._require(clinic_id)

@@ -39,6 +39,10 @@ class Hold:
     def key(self) -> DayKey:
         return self.mis_resource_id, self.day
 
+    def stored(self) -> list[int]:
+        """As the day item keeps it: [start, end] in unix seconds."""
+        return [int(self.interval.start.timestamp()), int(self.interval.end.timestamp())]
+
 
 def hold_of(order: Order, tz: ZoneInfo) -> Hold | None:
     """The time an order holds: none once rejected."""
@@ -131,7 +135,7 @@ class HoldDays:
         if before is not None and before.key == key:
             holds.pop(str(before.order_id), None)
         if after is not None and after.key == key:
-            holds[str(after.order_id)] = [int(after.interval.start.timestamp()), int(after.interval.end.timestamp())]
+            holds[str(after.order_id)] = after.stored()
         if holds == (model.holds or {}):
             transaction.condition_check(self.model, model.pk, model.day, condition=unchanged)
         else:
@@ -143,7 +147,7 @@ class HoldDays:
         days: dict[DayKey, dict[str, list[int]]] = {}
         for hold in holds:
             day = days.setdefault(hold.key, {})
-            day[str(hold.order_id)] = [int(hold.interval.start.timestamp()), int(hold.interval.end.timestamp())]
+            day[str(hold.order_id)] = hold.stored()
         items = [
             put_request(self.model(_partition(clinic_id, resource), day.isoformat(), holds=held, version=1).serialize())
             for (resource, day), held in days.items()

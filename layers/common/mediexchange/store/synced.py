@@ -19,8 +19,8 @@ from typing import Any
 from pynamodb.exceptions import TransactWriteError
 from pynamodb.transactions import TransactWrite
 
-from mediexchange.protocol.sections import Section, Storage
-from mediexchange.records import SyncedRecord
+from mediexchange.protocol.sections import RESOURCES, Section, Storage
+from mediexchange.records import Resource, SyncedRecord
 from mediexchange.store.backend import Backend, busy, guarded
 from mediexchange.store.batch import Item, delete_request, get_all, put_request, write_all
 from mediexchange.sync import Desired, desired
@@ -157,6 +157,11 @@ class SyncedRecords:
         """{MIS resource id: portal resource id} of every resource the clinic ever imported."""
         model = self.tables.identities
         return {int(i.sk): int(i.portal_id) for i in model.query(f"{clinic_id}#RID", consistent_read=True)}
+
+    def resources_with_ids(self, clinic_id: str) -> list[tuple[int, Resource]]:
+        """The clinic's current resources, each with its portal id, in no particular order."""
+        portal_ids = self.resource_ids(clinic_id)
+        return [(portal_ids[r.id], r) for r in self.all(clinic_id, RESOURCES) if r.id in portal_ids]
 
     def assign_resource_ids(self, clinic_id: str, mis_ids: Sequence[int]) -> None:
         """Give resources seen for the first time their portal ids: the counter and the ids move together,
