@@ -1,31 +1,40 @@
 # Two commands for a newcomer: `make run` and `make test`. Each sets itself up from the pinned files.
+# Every requirements*.txt (and the layer's) is compiled from its .in file by `make lock`: each package
+# pinned with its hashes, pip and setuptools included, and pip installs nothing that does not match.
 PYTHON ?= python3
 VENV := .venv
 SAM_VENV := .venv-sam
+CHECKS_VENV := .venv-checks
 READY := $(VENV)/.ready
 SAM_READY := $(SAM_VENV)/.ready
+CHECKS_READY := $(CHECKS_VENV)/.ready
+PIP_INSTALL = bin/pip install --quiet --disable-pip-version-check --require-hashes
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: run test reliability bench lint typecheck validate unit integration build clean
+.PHONY: run test reliability bench lint typecheck validate layer-size unit integration build lock clean
 
 $(READY): requirements-dev.txt layers/common/requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/pip install --quiet --upgrade pip
-	$(VENV)/bin/pip install --quiet -r requirements-dev.txt
-	$(VENV)/bin/pip install --quiet --no-deps -e .
+	$(VENV)/$(PIP_INSTALL) -r requirements-dev.txt
+	$(VENV)/bin/pip install --quiet --no-deps --no-build-isolation -e .
 	touch $@
 
 # SAM CLI pins boto3 and click versions of its own, so it gets a virtual environment of its own.
 $(SAM_READY): requirements-sam.txt
 	$(PYTHON) -m venv $(SAM_VENV)
-	$(SAM_VENV)/bin/pip install --quiet --upgrade pip
-	$(SAM_VENV)/bin/pip install --quiet -r requirements-sam.txt
+	$(SAM_VENV)/$(PIP_INSTALL) -r requirements-sam.txt
+	touch $@
+
+# cfn-lint with the serverless rules, and checkov (which pins a boto3 older than SAM CLI's and ours).
+$(CHECKS_READY): requirements-checks.txt
+	$(PYTHON) -m venv $(CHECKS_VENV)
+	$(CHECKS_VENV)/$(PIP_INSTALL) -r requirements-checks.txt
 	touch $@
 
 run: $(READY)
 	$(VENV)/bin/python -m devserver
 
-test: lint typecheck validate
+test: lint typecheck validate layer-size
 	$(VENV)/bin/pytest -n auto --dist loadfile
 
 lint: $(READY)
@@ -35,8 +44,29 @@ lint: $(READY)
 typecheck: $(READY)
 	$(VENV)/bin/mypy
 
-validate: $(SAM_READY)
+# The template, by three tools; zero findings, and every exception is written in template.yaml next to
+# its reason (`# checkov:skip=ID:reason`, or a cfn-lint Metadata ignore_checks entry under a comment).
+# checkov judges conditional resources with the parameters' defaults, so it also reads a copy of the
+# template with every optional part (custom domain, CloudFront) switched on.
+validate: $(SAM_READY) $(CHECKS_READY)
 	$(SAM_VENV)/bin/sam validate --lint --region eu-central-1
+	$(CHECKS_VENV)/bin/cfn-lint --regions eu-central-1 --append-rules cfn_lint_serverless.rules -- template.yaml
+	$(CHECKS_VENV)/bin/python checks/every_option.py template.yaml .aws-sam/checks/template-every-option.yaml
+	for template in template.yaml .aws-sam/checks/template-every-option.yaml; do \
+		BC_SKIP_MAPPING=TRUE $(CHECKS_VENV)/bin/checkov --quiet --compact --skip-download \
+			--framework cloudformation --file $$template || exit 1; \
+	done
+
+# The layer as `sam build` makes it (from the hash-locked requirements, no python3.13 needed), measured
+# unzipped against half of Lambda's 250 MB for a function and its layers together.
+LAYER_LIMIT_MB := 125
+layer-size: $(SAM_READY)
+	@mkdir -p .aws-sam
+	$(SAM_VENV)/bin/sam build CommonLayer --cached --build-dir .aws-sam/layer-check \
+		--cache-dir .aws-sam/layer-check-cache > .aws-sam/layer-check.log 2>&1 || (cat .aws-sam/layer-check.log; exit 1)
+	@size=$$(du -sb .aws-sam/layer-check/CommonLayer | cut -f1); \
+	echo "CommonLayer unzipped: $$((size / 1000000)) MB (limit $(LAYER_LIMIT_MB) MB)"; \
+	test $$size -le $$(($(LAYER_LIMIT_MB) * 1000000))
 
 # The reliability checks at full size (make test runs them small): hostile input and fuzzing, fault
 # injection at every write of an import, concurrency and a load run, tenants and logs. Prints a table.
@@ -58,5 +88,15 @@ integration: $(READY)
 build: $(SAM_READY)
 	$(SAM_VENV)/bin/sam build
 
+# Recompiles every lock from its .in file after a change there (or to take newer versions: delete the
+# .txt first). Needs PyPI. The layer's lock is compiled first: the dev lock is constrained to it.
+PIP_COMPILE = CUSTOM_COMPILE_COMMAND="make lock" $(VENV)/bin/pip-compile --quiet --generate-hashes \
+	--allow-unsafe --strip-extras --no-emit-find-links --no-emit-index-url --no-emit-trusted-host
+lock: $(READY)
+	$(PIP_COMPILE) -o layers/common/requirements.txt layers/common/requirements.in
+	$(PIP_COMPILE) -o requirements-dev.txt requirements-dev.in
+	$(PIP_COMPILE) -o requirements-sam.txt requirements-sam.in
+	$(PIP_COMPILE) -o requirements-checks.txt requirements-checks.in
+
 clean:
-	rm -rf $(VENV) $(SAM_VENV) .aws-sam .mypy_cache .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(SAM_VENV) $(CHECKS_VENV) .aws-sam .mypy_cache .pytest_cache .ruff_cache
