@@ -2,12 +2,15 @@
 
 Each request becomes the API Gateway REST proxy event that AWS would send (body base64-encoded, as
 the API's binary media types make it) and goes to the handler the template names for its route.
+The limits of AWS hold as they do there, answered as API Gateway answers them: a body over 10 MB, an
+event or an answer over Lambda's 6 MB, a function past its timeout or API Gateway's 29 s.
 """
 
 from __future__ import annotations
 
 import base64
 import importlib
+import json
 import logging
 import os
 import secrets
@@ -15,12 +18,14 @@ import socket
 import sys
 import threading
 import time
+import traceback
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
-from mediexchange.config import Settings
+from mediexchange.config import LAMBDA_PAYLOAD_BYTES, Settings
 from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
@@ -32,7 +37,21 @@ LOCAL_CREDENTIALS = {
     "AWS_DEFAULT_REGION": "eu-central-1",
 }
 STAGE = "live"
-TIMEOUT_SECONDS = 29
+
+# The limits of the deployed stack (SPEC section 7), answered as AWS answers them (as observed on deployed
+# REST APIs; the messages are AWS's own):
+# API Gateway REST refuses a request body over 10 MB itself, in plain text.
+API_BODY_BYTES = 10 * 1024 * 1024
+# Lambda refuses an event JSON over 6 MiB ("Request must be smaller than 6291456 bytes"); API Gateway then
+# answers 413 {"message": "Request Too Long"}. The body is in that JSON base64-encoded, 4 bytes for 3.
+LAMBDA_REQUEST_BYTES = LAMBDA_PAYLOAD_BYTES
+# Lambda fails an answer whose JSON is over 6 MiB + 100 bytes ("Response payload size exceeded maximum
+# allowed payload size (6291556 bytes)"), as it fails a function that raises or times out: API Gateway
+# answers 502 {"message": "Internal server error"}.
+LAMBDA_RESPONSE_BYTES = LAMBDA_PAYLOAD_BYTES + 100
+# API Gateway stops waiting for the function after 29 s and answers 504 {"message": "Endpoint request timed
+# out"} (the function runs on). INTEGRATION_TIMEOUT_SECONDS shortens it, so a test shows it in a second.
+INTEGRATION_TIMEOUT_SECONDS = 29.0
 
 
 @dataclass
@@ -54,11 +73,78 @@ def _json_response(status: int, message: str) -> Response:
     return Response(f'{{"message":"{message}"}}', status, content_type="application/json")
 
 
+def _integration_error(status: int, message: str, error_type: str | None = None) -> Response:
+    """How API Gateway answers when the integration (Lambda) cannot: its own JSON, spaced as it writes it."""
+    response = Response(f'{{"message": "{message}"}}', status, content_type="application/json")
+    if error_type:
+        response.headers["x-amzn-ErrorType"] = error_type
+    return response
+
+
+def integration_timeout(env: dict[str, str] | None = None) -> float:
+    """API Gateway's integration timeout as the local server plays it: 29 s, or INTEGRATION_TIMEOUT_SECONDS."""
+    raw = ((os.environ if env is None else env).get("INTEGRATION_TIMEOUT_SECONDS") or "").strip()
+    if not raw:
+        return INTEGRATION_TIMEOUT_SECONDS
+    try:
+        seconds = float(raw)
+    except ValueError:
+        seconds = 0.0
+    if not seconds > 0:
+        raise SystemExit(f"INTEGRATION_TIMEOUT_SECONDS={raw!r}: must be a positive number of seconds")
+    return seconds
+
+
+def function_timeout(module: str) -> float:
+    """The Timeout that template.yaml gives the function whose code is `module` (else its Globals' one)."""
+    default = template.template()["Globals"]["Function"].get("Timeout", 3)
+    for resource in template.resources("AWS::Serverless::Function").values():
+        props = resource["Properties"]
+        if template._code(props)[0] == module:
+            return float(_resolved(props.get("Timeout", default)))
+    return float(_resolved(default))
+
+
+def _resolved(value: Any) -> Any:
+    """A template value, its !Ref to a parameter or !FindInMap read."""
+    if isinstance(value, dict) and "Ref" in value:
+        return template.template()["Parameters"][value["Ref"]]["Default"]
+    if isinstance(value, dict) and "Fn::FindInMap" in value:
+        return template.find_in_map(*value["Fn::FindInMap"])
+    return value
+
+
+@dataclass
+class _Invocation:
+    """One call of a handler, on a thread of its own: API Gateway may stop waiting for it, Lambda does not.
+    A cold start (importing the handler's module) is part of the call, as it is in Lambda."""
+
+    load_handler: Callable[[], Callable[[dict[str, Any], Any], dict[str, Any]]]
+    event: dict[str, Any]
+    context: LambdaContext
+    result: dict[str, Any] | None = None
+    failed: bool = False
+
+    def run(self) -> None:
+        try:
+            self.result = self.load_handler()(self.event, self.context)
+        except Exception:  # as Lambda takes a function that raises: logged, and answered 502 by API Gateway
+            self.failed = True
+            traceback.print_exc(file=sys.stderr)
+
+    def finished_within(self, seconds: float) -> bool:
+        worker = threading.Thread(target=self.run, name=f"invocation-{self.context.aws_request_id}", daemon=True)
+        worker.start()
+        worker.join(seconds)
+        return not worker.is_alive()
+
+
 class LocalApi:
     """A WSGI application that plays API Gateway in front of the template's functions."""
 
-    def __init__(self, portal_api_key: str) -> None:
+    def __init__(self, portal_api_key: str, timeout: float | None = None) -> None:
         self.portal_api_key = portal_api_key
+        self.timeout = integration_timeout() if timeout is None else timeout
         self.routes = template.routes()
         self.handlers: dict[str, Callable[[dict[str, Any], Any], dict[str, Any]]] = {}
 
@@ -86,10 +172,32 @@ class LocalApi:
             request.headers.get("x-api-key", ""), self.portal_api_key
         ):
             return _json_response(403, "Forbidden")
+        declared = request.content_length or 0
+        # Read no further than the limit; a body without Content-Length (chunked) is counted as it comes.
+        sent = b"" if declared > API_BODY_BYTES else request.stream.read(API_BODY_BYTES + 1)
+        if declared > API_BODY_BYTES or len(sent) > API_BODY_BYTES:
+            _discard(request)
+            return Response(f"HTTP content length exceeded {API_BODY_BYTES} bytes.", 413, mimetype="text/plain")
         request_id = str(uuid.uuid4())
-        event = proxy_event(request, route, match.groupdict(), request_id)
-        context = LambdaContext(route.module, request_id, time.monotonic() + TIMEOUT_SECONDS)
-        result = self.handler(route)(event, context)
+        event = json.dumps(proxy_event(request, route, match.groupdict(), request_id, sent)).encode()
+        if len(event) > LAMBDA_REQUEST_BYTES:
+            return _integration_error(413, "Request Too Long", "BadRequestException")
+        limit = function_timeout(route.module)
+        context = LambdaContext(route.module, request_id, time.monotonic() + limit)
+        # The event as Lambda hands it over: parsed from the JSON that was measured.
+        invocation = _Invocation(partial(self.handler, route), json.loads(event), context)
+        if not invocation.finished_within(min(self.timeout, limit)):
+            if self.timeout <= limit:
+                return _integration_error(504, "Endpoint request timed out")
+            print(f"{route.module} timed out after {limit:g} s (it runs on here; Lambda stops it)", file=sys.stderr)
+            return _integration_error(502, "Internal server error", "InternalServerErrorException")
+        result = invocation.result
+        if invocation.failed or not isinstance(result, dict) or "statusCode" not in result:
+            return _integration_error(502, "Internal server error", "InternalServerErrorException")
+        answered = len(json.dumps(result).encode())
+        if answered > LAMBDA_RESPONSE_BYTES:
+            print(f"{route.module} answered {answered} bytes, over Lambda's {LAMBDA_RESPONSE_BYTES}", file=sys.stderr)
+            return _integration_error(502, "Internal server error", "InternalServerErrorException")
         body = result.get("body") or ""
         payload = base64.b64decode(body) if result.get("isBase64Encoded") else body.encode()
         response = Response(payload, result["statusCode"])
@@ -102,12 +210,16 @@ class LocalApi:
         return response
 
 
+def _discard(request: Request) -> None:
+    """Read what is left of a refused body, keeping none of it: the client, still sending, gets the answer
+    (API Gateway, too, answers a request once it has it)."""
+    while request.stream.read(1 << 20):
+        pass
+
+
 def proxy_event(
-    request: Request, route: template.Route, path_parameters: dict[str, str], request_id: str
+    request: Request, route: template.Route, path_parameters: dict[str, str], request_id: str, body: bytes
 ) -> dict[str, Any]:
-    # A body over the limit is not read at all: the handler refuses it by its Content-Length.
-    too_large = (request.content_length or 0) > local_settings().max_document_bytes
-    body = b"" if too_large else request.get_data()
     query = request.args
     return {
         "resource": route.path,
@@ -153,7 +265,7 @@ def start_store() -> str:
     return f"http://127.0.0.1:{port}"
 
 
-LOCAL_QUEUE = "mediexchange-imports"
+LOCAL_QUEUE = "mediexchange-imports.fifo"
 
 
 def configure(endpoint_url: str) -> None:
@@ -203,7 +315,9 @@ def create_resources(endpoint_url: str | None) -> str:
     s3 = session.client("s3", endpoint_url=endpoint_url)
     s3.create_bucket(Bucket=settings.documents_bucket, CreateBucketConfiguration=region)
     sqs = session.client("sqs", endpoint_url=endpoint_url)
-    return str(sqs.create_queue(QueueName=LOCAL_QUEUE, Attributes={"VisibilityTimeout": "10"})["QueueUrl"])
+    # FIFO, as in the template: a clinic's lane gets its messages in the order received, one at a time.
+    attributes = {"FifoQueue": "true", "VisibilityTimeout": "10"}
+    return str(sqs.create_queue(QueueName=LOCAL_QUEUE, Attributes=attributes)["QueueUrl"])
 
 
 def create_tables(client: Any) -> None:

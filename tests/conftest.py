@@ -16,7 +16,7 @@ os.environ.update(
     POWERTOOLS_METRICS_DISABLED="true",
     POWERTOOLS_TRACE_DISABLED="true",
     POWERTOOLS_LOG_LEVEL="WARNING",
-    IMPORT_QUEUE_URL="https://sqs.eu-central-1.amazonaws.com/123456789012/mediexchange-imports",
+    IMPORT_QUEUE_URL="https://sqs.eu-central-1.amazonaws.com/123456789012/mediexchange-imports.fifo",
     IMPORT_MAX_RECEIVES=str(find_in_map("ImportQueue", "Deliveries", "Max")),
 )
 

@@ -1,10 +1,12 @@
-"""SQS -> the worker: finishes the imports that import.php accepted with 202.
+"""SQS FIFO -> the worker: finishes the imports that import.php did not (202, or a request that ended).
 
+Every import has a message, grouped by clinic and lane, so a lane's imports come in the order received.
 A message that fails is reported back (partial batch response) for SQS to deliver again, up to the
 queue's maxReceiveCount; on that last delivery the import log records the failure.
 """
 
 import json
+import time
 from typing import Any
 
 from aws_lambda_powertools import Logger
@@ -33,7 +35,11 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         deliveries = int(message.get("attributes", {}).get("ApproximateReceiveCount", 1))
         last_try = deliveries >= max_receives()
         try:
-            report = importing.finish_received(store(), job["clinic_id"], job["import_id"], last_try=last_try)
+            # Waiting for older imports of the clinic may take half the time left; applying, the rest.
+            wait_until = time.time() + context.get_remaining_time_in_millis() / 2000
+            report = importing.finish_received(
+                store(), job["clinic_id"], job["import_id"], last_try=last_try, wait_until=wait_until
+            )
         except Exception as exc:
             if isinstance(exc, ServiceError):
                 logger.warning("background import refused", extra={"code": exc.code, "delivery": deliveries})

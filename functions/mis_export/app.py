@@ -1,8 +1,12 @@
-"""GET or POST /services/export.php: a clinic's MIS pulls the orders changed in a window."""
+"""GET or POST /services/export.php: a clinic's MIS pulls the orders changed in a window.
+
+Any number of orders reaches the MIS (SPEC section 4, "Any size"): in the response where it fits Lambda's
+limit, gzip-compressed when the MIS accepts gzip, and otherwise by a redirect to the document in S3.
+"""
 
 from aws_lambda_powertools.event_handler import Response
 from mediexchange import exporting
-from mediexchange.web import handler_for, request_fields, store, xml_resolver, xml_response
+from mediexchange.web import handler_for, request_fields, sized_xml_response, store, xml_resolver
 
 app = xml_resolver("ExportResult")
 
@@ -10,8 +14,9 @@ app = xml_resolver("ExportResult")
 @app.get("/services/export.php")
 @app.post("/services/export.php")
 def export_php() -> Response[bytes]:
-    body, encoding = exporting.export_orders(store(), request_fields(app.current_event))
-    return xml_response(200, body, encoding)
+    event = app.current_event
+    found = exporting.export(store(), request_fields(event))
+    return sized_xml_response(event, found.body, found.encoding, found.keep(store()))
 
 
 lambda_handler = handler_for(app)

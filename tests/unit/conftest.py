@@ -74,8 +74,11 @@ class FakeContext:
     invoked_function_arn = "arn:aws:lambda:eu-central-1:000000000000:function:test"
     aws_request_id = "test-request"
 
+    def __init__(self, remaining_ms: int = 29_000) -> None:
+        self.remaining_ms = remaining_ms
+
     def get_remaining_time_in_millis(self) -> int:
-        return 29_000
+        return self.remaining_ms
 
 
 def decoded(response: dict[str, Any]) -> bytes:

@@ -843,27 +843,5 @@ def test_an_appointment_of_duration_0_imports(store: Store, clinic: Clinic) -> N
     ]
 
 
-def test_a_second_import_while_one_runs_gets_409_with_retry_after(store: Store, clinic: Clinic, dynamodb: Any) -> None:
-    # Given another import holds the clinic's lease
-    store.clinics.acquire_import_lease(clinic.clinic_id, "other-import", 60)
-    before = snapshot(dynamodb)
-    # When an import arrives
-    status, result, headers = call_import(SAMPLE.read_bytes())
-    # Then it is refused with a time to retry, and nothing is written
-    assert status == 409
-    assert errors_of(result)[0]["code"] == "import_in_progress"
-    assert 1 <= int(headers["Retry-After"]) <= 60
-    assert snapshot(dynamodb) == before
-
-
-def test_an_expired_lease_does_not_block_the_clinic(store: Store, clinic: Clinic) -> None:
-    # Given a crashed import left a lease that has run out
-    store.clinics.acquire_import_lease(clinic.clinic_id, "crashed-import", 60, now=0)
-    # When an import arrives; Then it proceeds and releases its own lease
-    status, _, _ = call_import(SAMPLE.read_bytes())
-    assert status == 200
-    store.clinics.acquire_import_lease(clinic.clinic_id, "next-import", 60)
-
-
 def test_keys_are_stored_only_as_hashes(clinic: Clinic, dynamodb: Any) -> None:
     assert SAMPLE_KEY not in repr(snapshot(dynamodb))

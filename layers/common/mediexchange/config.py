@@ -17,6 +17,19 @@ LOCAL_CREDENTIALS = ("local", "local")  # any key will do for a local store; bot
 
 T = TypeVar("T")
 
+# -- sizes that AWS decides -----------------------------------------------------------------------
+# Lambda refuses an invocation whose payload, the event JSON that API Gateway builds, is over 6 MiB
+# ("Request must be smaller than 6291456 bytes"). API Gateway puts the request body in that event
+# base64-encoded (the API's binary media types): 4 characters for every 3 bytes. Around it come the
+# headers (twice: `headers` and `multiValueHeaders`), the query string (twice), the path and the
+# request context. API Gateway caps the request line and headers at 10,240 bytes, so 64 KiB holds that
+# envelope with room to spare. The largest body sure to reach the function is therefore
+#     (6,291,456 - 65,536) / 4 * 3 = 4,669,440 bytes (about 4.45 MiB) as sent;
+# a larger one gets 413 too_large from the function, or, larger still, never reaches it at all.
+LAMBDA_PAYLOAD_BYTES = 6 * 1024 * 1024
+EVENT_ENVELOPE_BYTES = 64 * 1024
+MAX_REQUEST_BYTES = (LAMBDA_PAYLOAD_BYTES - EVENT_ENVELOPE_BYTES) // 4 * 3
+
 
 class ConfigurationError(Exception):
     """A setting that cannot work; the message names the variable and what it should be."""
@@ -34,10 +47,14 @@ class Settings:
     imports_table: str = "mediexchange-imports"
     documents_bucket: str = "mediexchange-documents"
     import_queue_url: str | None = None
+    # What a document may hold once gzip is inflated; as sent, a body holds at most MAX_REQUEST_BYTES.
     max_document_bytes: int = 50 * 1024 * 1024
-    # Longer than the import function's timeout: a lease outlives the import it guards,
-    # and a crashed import's lease runs out by itself.
-    import_lease_seconds: int = 120
+    # The import lease renews itself every third of this while the import works, so a crashed
+    # import holds its clinic's lane for at most this long.
+    import_lease_seconds: int = 60
+    # How long an import request may live (the import function's timeout): until then the worker
+    # leaves the request's import to the request, after it the worker takes it over.
+    import_request_seconds: int = 30
     # Store calls in flight at once for one request (batch writes, batch reads, per-partition queries).
     store_parallelism: int = 8
     # An import whose writes would not finish within this many seconds (below the API's 29 s)
@@ -45,6 +62,8 @@ class Settings:
     import_time_budget: float = 20.0
     write_items_per_second: int = 2000
     retention_days: int = 30
+    # Orders and their held time are deleted (DynamoDB TTL) this long after the visit or their last change.
+    order_retention_days: int = 365
     # Deliveries of one background import before SQS dead-letters it (template.yaml's ImportQueue mapping).
     import_max_receives: int | None = None
 
@@ -84,10 +103,12 @@ class Settings:
             import_queue_url=read("IMPORT_QUEUE_URL", _url, None),
             max_document_bytes=read("MAX_DOCUMENT_BYTES", _positive, defaults.max_document_bytes),
             import_lease_seconds=read("IMPORT_LEASE_SECONDS", _positive, defaults.import_lease_seconds),
+            import_request_seconds=read("IMPORT_REQUEST_SECONDS", _positive, defaults.import_request_seconds),
             store_parallelism=read("STORE_PARALLELISM", _positive, defaults.store_parallelism),
             import_time_budget=read("IMPORT_TIME_BUDGET_SECONDS", _positive_float, defaults.import_time_budget),
             write_items_per_second=read("WRITE_ITEMS_PER_SECOND", _positive, defaults.write_items_per_second),
             retention_days=read("RETENTION_DAYS", _positive, defaults.retention_days),
+            order_retention_days=read("ORDER_RETENTION_DAYS", _positive, defaults.order_retention_days),
             import_max_receives=read("IMPORT_MAX_RECEIVES", _positive, None),
         ).checked()
 

@@ -8,13 +8,25 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from mediexchange.records import Issue
+from mediexchange.records import NOT_TYPED_IN_LINES, Issue
+
+MAX_MESSAGE = 1000  # characters: request data quoted in a message never makes an answer large
+
+
+def printable(message: str) -> str:
+    """A message fit for every answer (XML 1.0 in UTF-8 or windows-1251, JSON) and every terminal, however
+    much request data it quotes: at most MAX_MESSAGE characters of it, and each control character or code
+    point XML cannot carry written as its escape (\\x01, \\ud800), so the client still sees what it sent."""
+    if len(message) > MAX_MESSAGE:
+        message = message[:MAX_MESSAGE] + "…"
+    return NOT_TYPED_IN_LINES.sub(lambda found: ascii(found.group())[1:-1], message)
 
 
 class ServiceError(Exception):
     code: str = "bad_request"
 
     def __init__(self, message: str, issues: Sequence[Issue] = (), retry_after: int | None = None) -> None:
+        message = printable(message)
         super().__init__(message)
         self.message = message
         self.issues: tuple[Issue, ...] = tuple(issues) or (Issue(self.code, message),)
@@ -72,10 +84,16 @@ class NotFound(ServiceError):
 # -- the state of the store ------------------------------------------------------------------------
 
 
-class ImportInProgress(ServiceError):
-    """Another import holds the clinic's lease; `retry_after` says when it runs out."""
+class ImportQueueFull(ServiceError):
+    """Too many imports of the clinic wait already: the store keeps up, the MIS is sending in a loop."""
 
-    code = "import_in_progress"
+    code = "unavailable"
+
+
+class StillQueued(ServiceError):
+    """The worker waited and an import's turn did not come: older imports of its clinic are applying."""
+
+    code = "unavailable"
 
 
 class SlotUnavailable(ServiceError):

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from mediexchange.errors import BadRequest, MissingClientKey
@@ -53,12 +54,31 @@ def parse_request(params: Mapping[str, str]) -> ExportRequest:
     return ExportRequest(client_key, start, end, ENCODINGS[requested])
 
 
-def export_orders(store: Store, params: Mapping[str, str]) -> tuple[bytes, str]:
-    """The export document's bytes and their encoding."""
+@dataclass(frozen=True, slots=True)
+class Export:
+    """An export document: its bytes, their encoding, and the clinic it belongs to."""
+
+    clinic_id: str
+    body: bytes
+    encoding: str
+
+    def keep(self, store: Store) -> Callable[[bytes, str], str]:
+        """How a document too large to answer with is stored for the MIS to fetch (a presigned URL)."""
+        return functools.partial(store.exports.keep, f"orders/{self.clinic_id}")
+
+
+def export(store: Store, params: Mapping[str, str]) -> Export:
+    """The orders of the request's clinic changed in its window, as one MediExchange document."""
     request = parse_request(params)
     clinic = authenticate(store, request.client_key)
     # From a little before `start`: a change stamped before a poll but committed (or indexed) after it
     # is still carried by the next poll of a contiguous window. It may come twice; never not at all.
     changed = store.orders.changed_between(clinic.clinic_id, request.start - REACH_BACK_SECONDS, request.end)
     document = export_document(request.client_key, changed, zone(clinic.timezone), clinic.export_names)
-    return serialize(document, request.encoding), request.encoding
+    return Export(clinic.clinic_id, serialize(document, request.encoding), request.encoding)
+
+
+def export_orders(store: Store, params: Mapping[str, str]) -> tuple[bytes, str]:
+    """The export document's bytes and their encoding."""
+    found = export(store, params)
+    return found.body, found.encoding

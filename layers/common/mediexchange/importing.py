@@ -5,43 +5,49 @@ from __future__ import annotations
 import datetime as dt
 import re
 import secrets
+import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 from aws_lambda_powertools import Logger
+from lxml import etree
 
 from mediexchange.errors import (
-    ImportInProgress,
     MissingClientKey,
     NotFound,
     ServiceError,
+    StillQueued,
     StoreUnavailable,
     UnknownClientKey,
 )
 from mediexchange.ordering import OrderChanges, double_bookings
+from mediexchange.protocol.attributes import local_name
 from mediexchange.protocol.reading import MAX_REPORTED, by_line, client_key_of, read_document
-from mediexchange.protocol.sections import APPOINTMENTS, GROUPS, ORDERS, RESOURCES, SYNCED, Section
+from mediexchange.protocol.sections import APPOINTMENTS, BY_NAME, GROUPS, ORDERS, RESOURCES, SYNCED, Section
 from mediexchange.protocol.writing import DATETIME, error_result, import_result, serialize, status_document
 from mediexchange.protocol.xmlparse import parse_document
 from mediexchange.records import (
+    NOT_XML,
     Appointment,
     Clinic,
     Document,
     ImportReport,
     Issue,
+    Lane,
     OrdersReport,
     Rejected,
     SectionReport,
 )
-from mediexchange.store import Store
+from mediexchange.store import ImportEntry, Store, Ticket, Turn
 from mediexchange.sync import Desired, desired, plan_sync, reference_warnings
 from mediexchange.timeutil import from_epoch, zone
 
 logger = Logger(service="mediexchange")
+T = TypeVar("T")
 
 
 IMPORT_ID = re.compile(r"[0-9]{8}T[0-9]{6}\.[0-9]{6}-[0-9a-f]{8}")
@@ -53,10 +59,18 @@ def new_import_id(now: float) -> str:
 
 
 def authenticate(store: Store, client_key: str) -> Clinic:
+    if NOT_XML.search(client_key):  # no key holds these, and a lone surrogate cannot even be hashed
+        raise UnknownClientKey()
     clinic = store.clinics.for_key(client_key)
     if clinic is None:
         raise UnknownClientKey()
     return clinic
+
+
+def lane_of(root: etree._Element) -> Lane:
+    """A document with Orders alone has the orders lane: it never waits behind a schedule import."""
+    sent = {BY_NAME.get(local_name(element)) for element in root if isinstance(element.tag, str)}
+    return Lane.ORDERS if sent == {ORDERS} else Lane.SYNC
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,8 +87,9 @@ class Received:
 
 
 def receive_document(store: Store, data: bytes, charset: str | None = None, dry_run: bool = False) -> Received:
-    """Read the document and apply it under the clinic's lease, or, if its writes would not finish within
-    the request's time budget, keep it for the worker. Every step is logged for status.php.
+    """Read the document, queue it in its clinic's lane and apply it in its turn; if its turn does not
+    come, or its writes would not finish, within the request's time budget, leave it to the worker (202).
+    Every step is logged for status.php.
 
     A dry run reads and plans exactly the same, and writes nothing at all (not even the import log)."""
     root = parse_document(data, charset)
@@ -85,55 +100,131 @@ def receive_document(store: Store, data: bytes, charset: str | None = None, dry_
         importer = Importer(store, clinic, read_document(root, zone(clinic.timezone)), import_id)
         importer.plan_all()
         return Received(clinic, import_id, importer.report(importer.order_changes(apply=False), dry_run=True))
-    store.imports.receive(clinic.clinic_id, import_id, data, charset, now)
-    with logged(store, clinic.clinic_id, import_id):
+    job = Job(store, clinic, Ticket(clinic.clinic_id, lane_of(root), import_id))
+    store.imports.receive(job.ticket, data, charset, now)
+    with logged(job):
         document = read_document(root, zone(clinic.timezone))
         del root  # the tree is several times the document's size; from here on the records are enough
-        deadline = now + store.settings.import_time_budget
-        report = run_import(store, clinic, document, import_id, deadline)
-        if report is None:
-            store.imports.enqueue(clinic.clinic_id, import_id)
-        else:
-            store.imports.finish(clinic.clinic_id, import_id, serialize(import_result(report)))
+        report = job.run(document, wait_until=now + store.settings.import_time_budget, in_request=True)
     return Received(clinic, import_id, report)
 
 
-def finish_received(store: Store, clinic_id: str, import_id: str, last_try: bool = False) -> ImportReport | None:
-    """The worker's part: apply a document accepted with 202. Safe to repeat (a finished one is skipped).
+def finish_received(
+    store: Store, clinic_id: str, import_id: str, last_try: bool = False, wait_until: float | None = None
+) -> ImportReport | None:
+    """The worker's part: apply a received document its request did not finish. Safe to repeat (a
+    finished one is skipped). Raises StillQueued if its turn did not come by `wait_until`.
 
-    A failure leaves the import running for the queue to retry, except on the `last_try`, when the
+    A failure leaves the import queued for the queue to deliver again, except on the `last_try`, when the
     import log records it as failed (the clinic sends the document again).
     """
-    entry = store.imports.get(clinic_id, import_id)
     clinic = store.clinics.get(clinic_id)
-    if entry is None or not entry.running or clinic is None:
+    entry = store.imports.get(clinic_id, import_id)
+    if entry is None or entry.finished or clinic is None:
         return None
-    data, charset = store.imports.document(clinic_id, import_id)
-    with logged(store, clinic_id, import_id, final=last_try):
-        document = read_document(parse_document(data, charset), zone(clinic.timezone))
-        report = run_import(store, clinic, document, import_id, deadline=None)
-        if report is not None:
-            store.imports.finish(clinic_id, import_id, serialize(import_result(report)))
-    return report
+    request_ends = entry.received_at + store.settings.import_request_seconds
+    if not entry.background and time.time() < request_ends:  # its request may still be applying it
 
+        def request_done() -> ImportEntry | None:
+            now = store.imports.get(clinic_id, import_id)
+            return now if now is None or now.background or now.finished else None
 
-def run_import(
-    store: Store, clinic: Clinic, document: Document, import_id: str, deadline: float | None
-) -> ImportReport | None:
-    """Apply a document under the clinic's lease; None if it would not finish by `deadline`."""
-    store.clinics.acquire_import_lease(clinic.clinic_id, import_id, store.settings.import_lease_seconds)
-    try:
-        importer = Importer(store, clinic, document, import_id)
-        importer.plan_all()
-        estimate = importer.estimated_seconds()
-        deferred = deadline is not None and estimate > 0 and time.time() + estimate > deadline
-        planned = {"writes": len(importer.writes), "deletes": len(importer.deletes), "estimate_s": round(estimate, 2)}
-        logger.info("import planned", extra={**planned, "deferred": deferred})
-        if deferred:
+        until = request_ends if wait_until is None else min(request_ends, wait_until)
+        entry = poll(request_done, until) or store.imports.get(clinic_id, import_id)
+        if entry is None or entry.finished:
             return None
-        return importer.apply()
-    finally:
-        store.clinics.release_import_lease(clinic.clinic_id, import_id)
+        if not entry.background and time.time() < request_ends:
+            raise StillQueued(f"import {import_id} may still be applied by its request")
+    data, charset = store.imports.document(clinic_id, import_id)
+    job = Job(store, clinic, Ticket(clinic_id, entry.lane, import_id))
+    with logged(job, final=last_try):
+        document = read_document(parse_document(data, charset), zone(clinic.timezone))
+        return job.run(document, wait_until=wait_until, in_request=False)
+
+
+def poll(check: Callable[[], T | None], until: float | None) -> T | None:
+    """`check()` again and again, pausing longer each time, until it answers or `until` passes (with one
+    last look then)."""
+    pause = 0.05
+    while (answer := check()) is None:
+        left = float("inf") if until is None else until - time.time()
+        if left <= 0:
+            return None
+        time.sleep(min(pause, left))
+        pause = min(pause * 1.5, 1.0)
+    return answer
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    """One attempt at one received import of a clinic, in its lane's queue."""
+
+    store: Store
+    clinic: Clinic
+    ticket: Ticket
+
+    @property
+    def ids(self) -> dict[str, str]:
+        return {"clinic_id": self.ticket.clinic_id, "import_id": self.ticket.import_id}
+
+    def run(self, document: Document, wait_until: float | None, in_request: bool) -> ImportReport | None:
+        """Apply the document in its turn and log the result. None if it finished elsewhere, or (in a
+        request) if its turn or its writes would not finish by `wait_until`: the worker then applies it."""
+        turn = self.wait_for_turn(wait_until)
+        if turn is Turn.GONE:
+            return None
+        if turn is Turn.WAIT:
+            if in_request:
+                self.store.imports.release(self.ticket, background=True)
+                return None
+            raise StillQueued(f"import {self.ticket.import_id} is still behind older imports of its clinic")
+        with self.holding_lease():
+            importer = Importer(self.store, self.clinic, document, self.ticket.import_id)
+            importer.plan_all()
+            estimate = importer.estimated_seconds()
+            deferred = in_request and estimate > 0 and time.time() + estimate > (wait_until or float("inf"))
+            planned = {"writes": len(importer.writes), "deletes": len(importer.deletes), "lane": self.ticket.lane}
+            logger.info("import planned", extra={**planned, "estimate_s": round(estimate, 2), "deferred": deferred})
+            if deferred:
+                self.store.imports.release(self.ticket, background=True)
+                return None
+            report = importer.apply()
+            result = serialize(import_result(report))
+            self.store.imports.finish(self.ticket, result)
+        return report
+
+    def wait_for_turn(self, until: float | None) -> Turn:
+        """Poll the lane until this import's turn comes, it is gone, or `until` passes."""
+
+        def turn() -> Turn | None:
+            taken = self.store.imports.take_turn(self.ticket)
+            return None if taken is Turn.WAIT else taken
+
+        return poll(turn, until) or Turn.WAIT
+
+    @contextmanager
+    def holding_lease(self) -> Iterator[None]:
+        """Renew the lane's lease every third of its length while the import works: a long import keeps it,
+        a crashed one frees the lane within one lease length."""
+        stop = threading.Event()
+        every = self.store.settings.import_lease_seconds / 3
+
+        def renew() -> None:
+            while not stop.wait(every):
+                try:
+                    if not self.store.imports.renew(self.ticket):
+                        logger.error("import lease lost to another import", extra=self.ids)
+                        return
+                except ServiceError:
+                    logger.warning("import lease not renewed, trying again", extra=self.ids)
+
+        renewer = threading.Thread(target=renew, name=f"lease-{self.ticket.holder}", daemon=True)
+        renewer.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            renewer.join()
 
 
 def import_status(store: Store, params: Mapping[str, str]) -> bytes:
@@ -157,31 +248,41 @@ def import_status(store: Store, params: Mapping[str, str]) -> bytes:
 
 
 @contextmanager
-def logged(store: Store, clinic_id: str, import_id: str, final: bool = True) -> Iterator[None]:
+def logged(job: Job, final: bool = True) -> Iterator[None]:
     """Record how an import ended in the import log, whatever happened; the log never hides the error.
 
-    With `final` false (the worker, which will be retried) passing failures leave the import running.
+    With `final` false (the worker, which will be retried) passing failures leave the import queued.
     """
     try:
         yield
     except ServiceError as exc:
-        if final or not isinstance(exc, ImportInProgress | StoreUnavailable):
-            result = serialize(error_result("ImportResult", exc.code, exc.issues))
-            _finish(store, clinic_id, import_id, result, exc.code)
+        if final or not isinstance(exc, StillQueued | StoreUnavailable):
+            _finish(job, serialize(error_result("ImportResult", exc.code, exc.issues)), exc.code)
+        elif isinstance(exc, StoreUnavailable):
+            _release(job)
         raise
     except Exception:
         if final:
             message = "internal error; the document is kept, send it again or ask support"
-            result = serialize(error_result("ImportResult", "internal", [Issue("", message)]))
-            _finish(store, clinic_id, import_id, result, "internal")
+            _finish(job, serialize(error_result("ImportResult", "internal", [Issue("", message)])), "internal")
+        else:
+            _release(job)
         raise
 
 
-def _finish(store: Store, clinic_id: str, import_id: str, result: bytes, error_code: str) -> None:
+def _finish(job: Job, result: bytes, error_code: str) -> None:
     try:
-        store.imports.finish(clinic_id, import_id, result, error_code)
+        job.store.imports.finish(job.ticket, result, error_code)
     except Exception:
-        logger.warning("import log not updated", extra={"clinic_id": clinic_id, "import_id": import_id})
+        logger.warning("import log not updated", extra=job.ids)
+
+
+def _release(job: Job) -> None:
+    """Let the next delivery, or the next import, go on without waiting for the lease to run out."""
+    try:
+        job.store.imports.release(job.ticket)
+    except Exception:
+        logger.warning("import lease not released", extra=job.ids)
 
 
 def within_room(added: Sequence[Issue], listed: Sequence[Issue], overflow_code: str) -> list[Issue]:

@@ -30,7 +30,8 @@ BOOKING_FIELDS = frozenset({"resource_id", "reception_datetime", "duration", *PA
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s.]+")
 _PHONE = re.compile(r"\+?[0-9 ()\-]{5,32}")
 _DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
-_LOCAL_MINUTE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}(:00)?")
+# Local time, to the minute; an offset (+01:00) picks the occurrence of a time the autumn clock change repeats.
+_LOCAL_MINUTE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}(:00)?([+-][0-9]{2}:[0-9]{2})?")
 STATUS_NAMES = {OrderStatus.RECEIVED: "received", OrderStatus.ACCEPTED: "accepted", OrderStatus.REJECTED: "rejected"}
 
 
@@ -147,7 +148,7 @@ def slots_view(store: Store, clinic_id: str, params: Mapping[str, str]) -> dict[
 
 
 def _text(body: Mapping[str, Any], name: str) -> str:
-    longest, required = PATIENT_FIELDS[name]
+    rule = PATIENT_FIELDS[name]
     value = body.get(name, "")
     if value is None:
         value = ""
@@ -155,11 +156,15 @@ def _text(body: Mapping[str, Any], name: str) -> str:
         value = str(value)  # a portal naturally sends its own ids as numbers
     if not isinstance(value, str):
         raise InvalidRequest(f"{name} must be a string")
+    refused = rule.refused_character(value)  # before trimming: a control character is refused, never trimmed away
+    if refused is not None:
+        where = value.index(refused) + 1
+        raise InvalidRequest(f"{name} holds a control or invalid character (U+{ord(refused):04X} at character {where})")
     value = value.strip()
-    if required and not value:
+    if rule.required and not value:
         raise InvalidRequest(f"{name} is required")
-    if len(value) > longest:
-        raise InvalidRequest(f"{name} is longer than {longest} characters")
+    if len(value) > rule.longest:
+        raise InvalidRequest(f"{name} is longer than {rule.longest} characters")
     return value
 
 
@@ -170,6 +175,16 @@ def _patient(body: Mapping[str, Any]) -> dict[str, Any]:
     if fields["email"] and not _EMAIL.fullmatch(fields["email"]):
         raise InvalidRequest("email is not an e-mail address")
     return fields
+
+
+def _local(written: dt.datetime, tz: ZoneInfo, raw: str) -> dt.datetime:
+    """The clinic's local time (naive, its `fold` naming the occurrence) of a booking's start as written."""
+    if written.tzinfo is None:
+        return written
+    local = written.astimezone(tz)
+    if local.utcoffset() != written.utcoffset():
+        raise InvalidRequest(f"reception_datetime {raw} has an offset the clinic's zone ({tz.key}) does not have then")
+    return local.replace(tzinfo=None)
 
 
 def book(store: Store, clinic_id: str, body: Any) -> dict[str, Any]:
@@ -186,9 +201,9 @@ def book(store: Store, clinic_id: str, body: Any) -> dict[str, Any]:
     resource = _resource(store, clinic_id, portal_id)
     raw_start = body.get("reception_datetime")
     if not isinstance(raw_start, str) or not _LOCAL_MINUTE.fullmatch(raw_start):
-        raise InvalidRequest("reception_datetime must be local time YYYY-MM-DDTHH:MM")
+        raise InvalidRequest("reception_datetime must be local time YYYY-MM-DDTHH:MM, optionally with its offset")
     try:
-        start = dt.datetime.fromisoformat(raw_start)
+        written = dt.datetime.fromisoformat(raw_start)
     except ValueError:
         raise InvalidRequest(f"reception_datetime is not a real time: {raw_start}") from None
     step = resource.time_step
@@ -197,6 +212,7 @@ def book(store: Store, clinic_id: str, body: Any) -> dict[str, Any]:
         raise InvalidRequest(f"duration must be a multiple of the resource's time_step ({step} minutes)")
     patient = _patient(body)
     tz = zone(clinic.timezone)
+    start = _local(written, tz, raw_start)
     last_sync = _stale_since(clinic, tz)
     if last_sync is not None:
         raise SyncStale(f"the clinic's busy time was last synced at {last_sync}; nothing can be booked until it is")

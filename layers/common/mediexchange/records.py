@@ -7,6 +7,7 @@ Pure data, no I/O. Dates and times are the clinic's local wall-clock time (naive
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from enum import Enum, StrEnum
@@ -84,6 +85,14 @@ class SyncMode(StrEnum):
     DIFF = "diff"
 
 
+class Lane(StrEnum):
+    """Imports of one clinic apply one at a time per lane, in the order received. A document with only
+    Orders touches orders and holds alone, so it has a lane of its own and never waits behind a schedule."""
+
+    SYNC = "sync"
+    ORDERS = "orders"
+
+
 class OrderStatus(int, Enum):
     RECEIVED = 0
     ACCEPTED = 1
@@ -116,6 +125,32 @@ class Codec(Enum):
     INSTANT = "instant"  # unix seconds, shown in the clinic's time zone
 
 
+# Code points XML 1.0 cannot carry (its Char production), so no export can write them: the C0 controls
+# but tab, LF and CR; the surrogates (in a str only ever alone, and not even UTF-8 encodes those); U+FFFE
+# and U+FFFF. Everything else is writable in both export encodings (windows-1251 as character references).
+NOT_XML = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+# What no text a patient types may hold (SPEC section 5, "control characters"): the above and every other
+# control character (Unicode's Cc: tab, LF, CR, DEL and the C1 controls U+0080-U+009F) ...
+NOT_TYPED = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
+# ... except that free text (a comment typed in a text box) may break lines and hold tabs.
+NOT_TYPED_IN_LINES = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
+
+
+@dataclass(frozen=True, slots=True)
+class PatientText:
+    """The rule of an order field the patient types (SPEC section 5): at most `longest` characters, maybe
+    required, and no control character, so whatever a patient sends the export can write."""
+
+    longest: int
+    required: bool = False
+    lines: bool = False  # free text: tab, LF and CR allowed too (the export writes them as &#9; &#10; &#13;)
+
+    def refused_character(self, value: str) -> str | None:
+        """The first character of `value` this field refuses, or None."""
+        found = (NOT_TYPED_IN_LINES if self.lines else NOT_TYPED).search(value)
+        return found.group() if found else None
+
+
 @dataclass(frozen=True, slots=True)
 class OrderField:
     """What the service knows of one field of an order, besides its name and type."""
@@ -124,7 +159,7 @@ class OrderField:
     xml: str  # the attribute of the export in the seed's table spelling (ExportNames.TABLE)
     json: str  # the key in the portal's JSON
     sample: str  # the attribute of the export in the seed sample's spelling (ExportNames.SAMPLE, the default)
-    patient: tuple[int, bool] | None = None  # typed by the patient: (longest accepted, required)
+    patient: PatientText | None = None  # typed by the patient, and the rule it follows
     mis_changed: bool = False  # written when an MIS change applies (SPEC section 3, Orders)
     stored: bool = True
     exported: bool = True  # in the export and the portal's JSON (else the service's own bookkeeping)
@@ -134,8 +169,8 @@ def _described(codec: Codec, xml: str, sample: str, json: str = "", **options: A
     return {"order": OrderField(codec, xml, json or xml, sample, **options)}
 
 
-def _patient(xml: str, sample: str, longest: int, required: bool = False) -> dict[str, OrderField]:
-    return _described(Codec.TEXT, xml, sample, patient=(longest, required))
+def _patient(xml: str, sample: str, longest: int, required: bool = False, lines: bool = False) -> dict[str, OrderField]:
+    return _described(Codec.TEXT, xml, sample, patient=PatientText(longest, required, lines))
 
 
 ORDER_TYPE_BOOKING = 3  # the seed: bookings are type 3, no other type is exported
@@ -166,12 +201,12 @@ class Order:
     name1: str = field(default="", metadata=_patient("name1", "Name1", 100, required=True))
     name2: str = field(default="", metadata=_patient("name2", "Name2", 100))
     name3: str = field(default="", metadata=_patient("name3", "Name3", 100))
-    aim: str = field(default="", metadata=_patient("aim", "Aim", 500))
+    aim: str = field(default="", metadata=_patient("aim", "Aim", 500, lines=True))
     phone: str = field(default="", metadata=_patient("phone", "Phone", 32, required=True))
     city: str = field(default="", metadata=_patient("city", "City", 100))
     address: str = field(default="", metadata=_patient("address", "Address", 300))
     email: str = field(default="", metadata=_patient("email", "Email", 254))
-    comment: str = field(default="", metadata=_patient("comment", "Comment", 1000))
+    comment: str = field(default="", metadata=_patient("comment", "Comment", 1000, lines=True))
     last_changed: int = field(
         metadata=_described(Codec.INSTANT, "LastChangedOn", "LastChangedOn", "last_changed", mis_changed=True)
     )
@@ -182,7 +217,7 @@ class Order:
 
 ORDER_FIELDS: tuple[tuple[str, OrderField], ...] = tuple((f.name, f.metadata["order"]) for f in fields(Order))
 EXPORTED_ORDER_FIELDS = tuple((name, f) for name, f in ORDER_FIELDS if f.exported)
-PATIENT_FIELDS: dict[str, tuple[int, bool]] = {name: f.patient for name, f in ORDER_FIELDS if f.patient}
+PATIENT_FIELDS: dict[str, PatientText] = {name: f.patient for name, f in ORDER_FIELDS if f.patient}
 
 
 class ExportNames(StrEnum):

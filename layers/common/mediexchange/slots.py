@@ -33,8 +33,8 @@ def instant(day: dt.date, minutes: int, tz: ZoneInfo) -> dt.datetime:
 
 
 def local_interval(start: dt.datetime, minutes: int, tz: ZoneInfo) -> Interval:
-    """A local start (naive) and a duration, as elapsed time."""
-    begin = start.replace(tzinfo=tz, fold=0).astimezone(dt.UTC)
+    """A local start (naive; its `fold` picks the occurrence of a repeated time) and a duration, as elapsed time."""
+    begin = start.replace(tzinfo=tz).astimezone(dt.UTC)
     return Interval(begin, begin + dt.timedelta(minutes=minutes))
 
 

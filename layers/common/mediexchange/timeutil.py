@@ -27,8 +27,9 @@ def is_valid_zone(name: str) -> bool:
 
 
 def localize(local: dt.datetime, tz: ZoneInfo) -> dt.datetime:
-    """The instant of a local time; a repeated time means its first occurrence, a skipped one is an error."""
-    aware = local.replace(tzinfo=tz, fold=0)
+    """The instant of a local time; a repeated time means the occurrence its `fold` names (0, the first,
+    unless said otherwise), a skipped one is an error."""
+    aware = local.replace(tzinfo=tz)
     if aware.astimezone(dt.UTC).astimezone(tz).replace(tzinfo=None) != local:
         raise NonexistentLocalTime(f"{local:%d.%m.%Y %H:%M:%S} does not exist in {tz.key} (daylight-saving change)")
     return aware
@@ -46,3 +47,13 @@ def to_epoch(local: dt.datetime, tz: ZoneInfo) -> int:
 def from_epoch(seconds: int, tz: ZoneInfo) -> dt.datetime:
     """The clinic's local wall-clock time of an instant, naive."""
     return dt.datetime.fromtimestamp(seconds, tz).replace(tzinfo=None)
+
+
+def local_text(local: dt.datetime) -> str:
+    """A local time as stored: ISO 8601, and `/1` after the second occurrence of a repeated time."""
+    return local.isoformat() + ("/1" if local.fold else "")
+
+
+def from_local_text(text: str) -> dt.datetime:
+    written, _, fold = text.partition("/")
+    return dt.datetime.fromisoformat(written).replace(fold=int(fold or 0))

@@ -8,26 +8,28 @@ import email.message
 import email.parser
 import email.policy
 import json
+import re
 import traceback
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from json import JSONDecodeError
 from typing import Any
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, unquote_to_bytes
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.utilities.data_classes.common import BaseProxyEvent
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from mediexchange.config import ConfigurationError, Settings
+from mediexchange.config import LAMBDA_PAYLOAD_BYTES, MAX_REQUEST_BYTES, ConfigurationError, Settings
 from mediexchange.errors import (
     AdminError,
     BadRequest,
-    ImportInProgress,
+    ImportQueueFull,
     Internal,
     InvalidRequest,
+    MalformedXml,
     NotFound,
     ServiceError,
     SlotUnavailable,
@@ -37,7 +39,10 @@ from mediexchange.errors import (
     UnknownClientKey,
     UnsupportedMediaType,
 )
+from mediexchange.importing import authenticate
+from mediexchange.protocol.reading import client_key_of
 from mediexchange.protocol.writing import error_result, serialize
+from mediexchange.protocol.xmlparse import root_start
 from mediexchange.store import Store
 
 logger = Logger(service="mediexchange")
@@ -48,7 +53,7 @@ HTTP_STATUS: dict[type[ServiceError], int] = {
     AdminError: 400,
     UnknownClientKey: 403,
     NotFound: 404,
-    ImportInProgress: 409,
+    ImportQueueFull: 503,
     SlotUnavailable: 409,
     SyncStale: 409,
     TooLarge: 413,
@@ -90,22 +95,107 @@ def xml_response(status: int, body: bytes, encoding: str = "utf-8", retry_after:
     return Response(status, f"application/xml; charset={encoding}", body, headers)
 
 
+# Lambda refuses a response over 6 MB (6,291,456 bytes) of JSON, and the API's binary media types make every
+# body base64 in it: 4 MiB of body are 5,592,408 characters, leaving room for the headers and the JSON.
+LAMBDA_RESPONSE_BYTES = LAMBDA_PAYLOAD_BYTES
+INLINE_BODY_BYTES = 4 * 1024 * 1024
+GZIP_FROM_BYTES = 1024  # smaller answers are sent as they are: compressing them gains nothing
+REDIRECT_AFTER_POST = 303  # a POST's answer is fetched with GET; a GET's redirect (302) is followed by anything
+
+
+def accepts_gzip(event: BaseProxyEvent) -> bool:
+    """Whether the request's Accept-Encoding takes gzip (RFC 9110: `gzip`, `x-gzip` or `*`, with q above 0);
+    no header means no (an old client that cannot inflate sends none)."""
+    weights: dict[str, float] = {}
+    for part in (event.headers.get("accept-encoding") or "").split(","):
+        coding, *params = (piece.strip().lower() for piece in part.split(";"))
+        weight = 1.0
+        for param in params:
+            name, _, value = param.partition("=")
+            if name.strip() == "q":
+                try:
+                    weight = float(value)
+                except ValueError:
+                    weight = 0.0
+        if coding:
+            weights.setdefault(coding, weight)
+    for coding in ("gzip", "x-gzip", "*"):
+        if coding in weights:
+            return weights[coding] > 0
+    return False
+
+
+def gzipped(body: bytes) -> bytes:
+    """`body` as a gzip member (level 6: nearly level 9's size at a fraction of its time)."""
+    deflater = zlib.compressobj(6, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
+    return deflater.compress(body) + deflater.flush()
+
+
+def sized_xml_response(
+    event: BaseProxyEvent, body: bytes, encoding: str, keep: Callable[[bytes, str], str], limit: int | None = None
+) -> Response[bytes]:
+    """An XML answer of any size that Lambda can return (SPEC section 4, "Any size"): gzip-compressed when
+    the client accepts gzip, as it is when it fits, and otherwise a redirect (302, or 303 to a POST) to
+    the URL `keep(body, content_type)` stores the whole document at. `limit` is the largest body sent in
+    the response itself (INLINE_BODY_BYTES)."""
+    limit = limit or INLINE_BODY_BYTES
+    content_type = f"application/xml; charset={encoding}"
+    vary = {"Vary": "Accept-Encoding"}
+    if len(body) >= GZIP_FROM_BYTES and accepts_gzip(event):
+        compressed = gzipped(body)
+        if len(compressed) < len(body) and len(compressed) <= limit:
+            return Response(200, content_type, compressed, {**vary, "Content-Encoding": "gzip"})
+    if len(body) <= limit:
+        return Response(200, content_type, body, vary)
+    status = REDIRECT_AFTER_POST if event.http_method.upper() == "POST" else 302
+    location = keep(body, content_type)
+    logger.info("answer redirected", extra={"bytes": len(body), "status": status})
+    return Response(status, None, b"", {**vary, "Location": location, "Cache-Control": "no-store"})
+
+
 def raw_body(event: BaseProxyEvent, limit: int | None = None) -> bytes:
-    """The request body as the client sent it, gzip inflated, never decoded to text."""
-    limit = limit or store().settings.max_document_bytes
-    declared = (event.headers.get("content-length") or "").strip()
-    if declared.isdigit() and int(declared) > limit:  # refused before the body is looked at
-        raise TooLarge(f"the request body is larger than {limit} bytes")
+    """The request body as the client sent it, gzip inflated, never decoded to text. As sent it holds at
+    most MAX_REQUEST_BYTES (what surely reaches the function); inflated, at most `limit` (the settings'
+    max_document_bytes)."""
+    limit, is_gzip = _checked_body(event, limit)
     body = event.body or ""
     data = base64.b64decode(body) if event.is_base64_encoded else body.encode("utf-8")
-    if len(data) > limit:
-        raise TooLarge(f"the request body is larger than {limit} bytes")
+    return inflate(data, limit) if is_gzip else data
+
+
+def _checked_body(event: BaseProxyEvent, limit: int | None) -> tuple[int, bool]:
+    """What may be known of a body before any of it is decoded: it is not too large as sent (by its
+    Content-Length, then its length) and its Content-Encoding is one we read. Returns the limit once
+    inflated, and whether the body is gzip."""
+    limit = limit or store().settings.max_document_bytes
+    sent_limit = min(MAX_REQUEST_BYTES, limit)
     encoding = (event.headers.get("content-encoding") or "").strip().lower()
-    if encoding in ("", "identity"):
-        return data
-    if encoding != "gzip":
+    is_gzip = encoding == "gzip"
+    if is_gzip:
+        too_large = f"the gzipped request body is larger than {sent_limit} bytes, the most that reaches the service"
+    elif sent_limit < limit:
+        too_large = (
+            f"the request body is larger than {sent_limit} bytes, the most that reaches the service: "
+            f"send it gzipped (Content-Encoding: gzip), up to {limit} bytes once inflated"
+        )
+    else:
+        too_large = f"the request body is larger than {limit} bytes"
+    declared = (event.headers.get("content-length") or "").strip()
+    if declared.isdigit() and int(declared) > sent_limit:  # refused before the body is looked at
+        raise TooLarge(too_large)
+    if _sent_length(event) > sent_limit:
+        raise TooLarge(too_large)
+    if encoding not in ("", "identity", "gzip"):
         raise UnsupportedMediaType(f"Content-Encoding {encoding} is not supported (use gzip or none)")
-    return inflate(data, limit)
+    return limit, is_gzip
+
+
+def _sent_length(event: BaseProxyEvent) -> int:
+    """The body's length in bytes as sent, without decoding it (API Gateway's base64 has no line breaks)."""
+    body = event.body or ""
+    if event.is_base64_encoded:
+        return len(body) * 3 // 4 - body[-2:].count("=")
+    return len(body.encode("utf-8"))
 
 
 def inflate(data: bytes, limit: int) -> bytes:
@@ -188,6 +278,7 @@ class Upload:
 
 
 def xml_document(event: BaseProxyEvent) -> Upload:
+    """The import request's document, read whole once its ClientKey has proved valid (`check_key_first`)."""
     kind, options = media_type(event)
     charset = options.get("charset")
     if kind not in XML_TYPES | {FORM, MULTIPART}:
@@ -195,6 +286,7 @@ def xml_document(event: BaseProxyEvent) -> Upload:
             f"Content-Type {kind or '(none)'} is not accepted: post the form field xml "
             f"({FORM} or {MULTIPART}) or the document itself (application/xml)"
         )
+    check_key_first(event, kind, charset)
     body = raw_body(event)
     dry_run = _is_set((event.query_string_parameters or {}).get(DRY_RUN))
     if kind in XML_TYPES:
@@ -212,6 +304,150 @@ DRY_RUN = "dry_run"
 
 def _is_set(value: str | None) -> bool:
     return (value or "").strip().lower() in ("1", "true", "yes")
+
+
+# -- key before body: an import's ClientKey is checked on the first bytes of its body ------------------
+
+KEY_WINDOW = 64 * 1024  # bytes of the (inflated) request body within which an import's ClientKey must come
+_PIECE = 64 * 1024  # bytes decoded or inflated at a time when a body is read piece by piece
+
+
+def check_key_first(event: BaseProxyEvent, kind: str, charset: str | None) -> None:
+    """Refuse an import whose ClientKey is missing or unknown from the first KEY_WINDOW bytes of its body
+    alone: without a valid key, a body is never inflated or parsed whole.
+
+    A body that fits in the window is left to the whole reading (which costs no more, and answers as it
+    always did). In a longer one the document's start tag, with its ClientKey, must end within the
+    window: the document itself (XML), the first field named xml (form) or the first part named xml
+    (multipart). A start that cannot be read is refused as the whole reading refuses it, once the rest of
+    a gzip body has been inflated and counted (a body too large or a broken gzip is still told first); a
+    wrong root, a missing or an unknown key is refused at once.
+    """
+    limit, is_gzip = _checked_body(event, None)
+    pieces = _body_pieces(event, limit, is_gzip)
+    head = b""
+    for piece in pieces:
+        head += piece
+        if len(head) > KEY_WINDOW:
+            break
+    else:
+        return  # the whole body is in the window
+    head = head[:KEY_WINDOW]
+    try:
+        document, part_charset = _document_head(event, kind, head)
+        start = root_start(document, part_charset or charset)
+        if start is None:
+            raise MalformedXml(
+                f"the MediExchange start tag, with its ClientKey, must end within the first {KEY_WINDOW} bytes "
+                "of the request body"
+            )
+    except BadRequest:
+        for _ in pieces:  # inflated and counted, never kept
+            pass
+        raise
+    authenticate(store(), client_key_of(start))
+
+
+def _sent_pieces(event: BaseProxyEvent) -> Iterator[bytes]:
+    """The body as sent, base64 decoded a piece at a time (each piece of at most _PIECE bytes)."""
+    body = event.body or ""
+    step = _PIECE // 3 * 4  # base64 characters, a multiple of 4
+    for start in range(0, len(body), step):
+        piece = body[start : start + step]
+        yield base64.b64decode(piece) if event.is_base64_encoded else piece.encode("utf-8")
+
+
+def _body_pieces(event: BaseProxyEvent, limit: int, is_gzip: bool) -> Iterator[bytes]:
+    """The body, gzip inflated, in pieces of at most _PIECE bytes. Raises as `inflate` does, as soon as
+    the inflated body passes `limit` or the gzip stream proves corrupt or truncated."""
+    inflater = zlib.decompressobj(16 + zlib.MAX_WBITS) if is_gzip else None
+    inflated = 0
+    for sent in _sent_pieces(event):
+        if inflater is None:
+            yield sent
+            continue
+        data = sent
+        while not inflater.eof:
+            room = min(_PIECE, limit + 1 - inflated)
+            try:
+                out = inflater.decompress(data, room)
+            except zlib.error:
+                raise BadRequest("the gzip body is corrupt") from None
+            inflated += len(out)
+            if inflated > limit:
+                raise TooLarge(f"the request body inflates to more than {limit} bytes")
+            if out:
+                yield out
+            data = inflater.unconsumed_tail
+            if not data and len(out) < room:  # this piece is all inflated
+                break
+        if inflater.eof:
+            return  # what follows the gzip stream is ignored, as `inflate` ignores it
+    if inflater is not None and not inflater.eof:
+        raise BadRequest("the gzip body is truncated")
+
+
+def _document_head(event: BaseProxyEvent, kind: str, head: bytes) -> tuple[bytes, str | None]:
+    """The start of the import document within `head` (a body's first bytes), and its part's charset."""
+    if kind in XML_TYPES:
+        return head, None
+    content_type = event.headers.get("content-type") or ""
+    found = _form_xml_head(head) if kind == FORM else _multipart_xml_head(head, content_type)
+    if found is None:
+        raise BadRequest(f"the form has no field named xml within its first {KEY_WINDOW} bytes")
+    return found
+
+
+# A field named xml as parse_qsl reads its name: each letter itself or percent-encoded.
+_FORM_XML_FIELD = re.compile(rb"(?:\A|&)(?:x|%78)(?:m|%6[dD])(?:l|%6[cC])(?:=|(?=&)|\Z)")
+_CUT_ESCAPE = re.compile(rb"%[0-9A-Fa-f]?\Z")
+
+
+def _form_xml_head(head: bytes) -> tuple[bytes, str | None] | None:
+    """The first field named xml in the first bytes of a url-encoded form: its value so far, decoded as
+    `form_fields` decodes it."""
+    field = _FORM_XML_FIELD.search(head)
+    if field is None:
+        return None
+    end = head.find(b"&", field.end())
+    # Where the window cuts the value, an escape cut in two is not a character yet.
+    value = head[field.end() : end] if end >= 0 else _CUT_ESCAPE.sub(b"", head[field.end() :])
+    return unquote_to_bytes(value.replace(b"+", b" ")), None
+
+
+_LINE_END = rb"(?:\r\n|\r(?!\n)|\n)"
+_HEADERS_END = re.compile(_LINE_END + _LINE_END)  # an empty line
+
+
+def _multipart_xml_head(head: bytes, content_type: str) -> tuple[bytes, str | None] | None:
+    """The first part named xml that starts in the first bytes of a multipart body: its content so far,
+    decoded as its Content-Transfer-Encoding says, and its charset. Parts are delimited and read as the
+    email package reads a whole body (`multipart_parts`), but a part is parsed only if its headers can
+    name it xml: many small parts cost a scan, not a parse each."""
+    header = email.message.Message()
+    header["content-type"] = content_type
+    boundary = header.get_boundary()
+    if boundary is None:
+        raise BadRequest("the multipart body cannot be read (check its boundary)")
+    if not boundary.isascii():
+        return None  # no line of the body can match it
+    separator = rb"--" + re.escape(boundary.encode("ascii"))
+    delimiter = re.compile(rb"(?:\A|" + _LINE_END + rb")" + separator + rb"(--)?[ \t]*(?:" + _LINE_END + rb"|\Z)")
+    found = list(delimiter.finditer(head))
+    for this, following in zip(found, [*found[1:], None], strict=True):
+        if this.group(1):  # the closing delimiter: what follows is the epilogue
+            return None
+        part = head[this.end() : following.start() if following else len(head)]
+        blank = _HEADERS_END.search(b"\n" + part)  # a part may start with its empty line: no headers
+        headers = part if blank is None else part[: max(blank.start() - 1, 0)]
+        if b"xml" not in headers and b"*" not in headers:  # the name is neither xml nor in RFC 2231 pieces
+            continue
+        message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(part)
+        payload = message.get_payload(decode=True)
+        if message.get_param("name", header="content-disposition") == "xml" and isinstance(payload, bytes):
+            charset = message.get_param("charset", header="content-type")
+            return payload, (charset.strip() or None) if isinstance(charset, str) else None
+    return None
 
 
 ErrorRenderer = Callable[[ServiceError], "Response[Any]"]
@@ -244,7 +480,8 @@ def _resolver(render: ErrorRenderer, **options: Any) -> APIGatewayRestResolver:
 
 
 def xml_resolver(result_root: str) -> APIGatewayRestResolver:
-    """A resolver whose errors are `<result_root status="error"><Error code=…>` documents."""
+    """A resolver whose errors are `<result_root status="error"><Error code=…>` documents (every value in
+    them written through `writing.xml_text`: request data quoted in a message never breaks the answer)."""
 
     def render(exc: ServiceError) -> Response[Any]:
         body = serialize(error_result(result_root, exc.code, exc.issues))
@@ -257,15 +494,24 @@ def to_json(value: object) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
+def from_json(text: str) -> Any:
+    """A JSON request body; one nested too deep or with a number too long to read is not valid JSON either."""
+    try:
+        return json.loads(text)
+    except (RecursionError, ValueError):  # JSONDecodeError is a ValueError, as is "exceeds the limit (4300 digits)"
+        raise InvalidRequest("the body is not valid JSON") from None
+
+
 def json_resolver() -> APIGatewayRestResolver:
-    """A resolver whose errors are `{"error": {"code": …, "message": …}}`; Cyrillic stays readable."""
+    """A resolver whose errors are `{"error": {"code": …, "message": …}}`; Cyrillic stays readable. The
+    message is `printable` (errors.ServiceError): whatever request data it quotes, it encodes as UTF-8."""
 
     def render(exc: ServiceError) -> Response[Any]:
         headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after is not None else None
         body = to_json({"error": {"code": exc.code, "message": exc.message}})
         return Response(http_status(exc), "application/json", body, headers)
 
-    app = _resolver(render, serializer=to_json)
+    app = _resolver(render, serializer=to_json, json_body_deserializer=from_json)
 
     @app.exception_handler([JSONDecodeError, UnicodeDecodeError])  # type: ignore[untyped-decorator]
     def bad_json(_: ValueError) -> Response[Any]:

@@ -6,14 +6,25 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from aws_lambda_powertools import Logger
 from lxml import etree
 
 from mediexchange.protocol.sections import ORDERS, SYNCED, Applies
-from mediexchange.records import EXPORTED_ORDER_FIELDS, Codec, ExportNames, ImportReport, Issue, Order
+from mediexchange.records import EXPORTED_ORDER_FIELDS, NOT_XML, Codec, ExportNames, ImportReport, Issue, Order
 from mediexchange.timeutil import from_epoch
+
+logger = Logger(service="mediexchange")
 
 DATE = "%d.%m.%Y"
 DATETIME = "%d.%m.%Y %H:%M:%S"
+REPLACEMENT = "\ufffd"  # what a code point XML cannot carry is written as
+
+
+def xml_text(value: str) -> str:
+    """`value` with every code point XML 1.0 cannot carry (records.NOT_XML) replaced by U+FFFD: lxml
+    refuses them, and an answer must never fail on a value. Everything else lxml writes as it is, or as a
+    character reference where the answer's encoding lacks it (windows-1251 has no emoji)."""
+    return NOT_XML.sub(REPLACEMENT, value)
 
 
 def serialize(root: etree._Element, encoding: str = "utf-8") -> bytes:
@@ -30,15 +41,15 @@ def _issue_attributes(element: etree._Element, issue: Issue) -> None:
     )
     for name, value in located:
         if value is not None:
-            element.set(name, str(value))
+            element.set(name, xml_text(str(value)))
 
 
 def error_result(root_name: str, code: str, issues: Sequence[Issue]) -> etree._Element:
     root = etree.Element(root_name, status="error")
     for issue in issues:
-        error = etree.SubElement(root, "Error", code=code)
+        error = etree.SubElement(root, "Error", code=xml_text(code))
         _issue_attributes(error, issue)
-        error.text = issue.message
+        error.text = xml_text(issue.message)
     return root
 
 
@@ -72,15 +83,15 @@ def import_result(report: ImportReport) -> etree._Element:
             for order_id in ids:
                 etree.SubElement(element, tag, id=str(order_id))
     for issue in report.errors:
-        error = etree.SubElement(root, "Error", code=issue.code)
+        error = etree.SubElement(root, "Error", code=xml_text(issue.code))
         _issue_attributes(error, issue)
-        error.text = issue.message
+        error.text = xml_text(issue.message)
     if report.warnings:
         warnings = etree.SubElement(root, "Warnings")
         for issue in report.warnings:
-            warning = etree.SubElement(warnings, "w", code=issue.code)
+            warning = etree.SubElement(warnings, "w", code=xml_text(issue.code))
             _issue_attributes(warning, issue)
-            warning.text = issue.message
+            warning.text = xml_text(issue.message)
     return root
 
 
@@ -89,18 +100,53 @@ def accepted_result(import_id: str) -> etree._Element:
     return etree.Element("ImportResult", status="accepted", import_id=import_id)
 
 
-def status_document(entries: Iterable[tuple[str, str, str, bytes | None]]) -> etree._Element:
-    """ImportStatus: (import_id, received_at, state, ImportResult XML once finished) newest first."""
+# The ImportResults a status.php list carries in full, together: 20 imports of 1,001 listed issues each
+# would make megabytes (Lambda answers at most 6 MB); the rest come as summaries, each whole by its id.
+STATUS_LIST_BYTES = 1024 * 1024
+SUMMARY_SECTIONS = frozenset(section.name for section in (*SYNCED, ORDERS))
+
+
+def result_summary(result: etree._Element) -> etree._Element:
+    """An ImportResult without the records it lists: its own attributes and each section's counts."""
+    summary = etree.Element(result.tag, result.attrib)
+    for child in result:
+        if child.tag in SUMMARY_SECTIONS:
+            etree.SubElement(summary, child.tag, child.attrib)
+    return summary
+
+
+def status_document(
+    entries: Iterable[tuple[str, str, str, bytes | None]], whole: bool | None = None, budget: int = STATUS_LIST_BYTES
+) -> etree._Element:
+    """ImportStatus: (import_id, received_at, state, ImportResult XML once finished) newest first.
+
+    Newest first, each import carries its full ImportResult while that fits in what is left of `budget`
+    bytes; one that does not carries its summary (`result_summary`), marked `abridged="1"` with the
+    number of `errors` and `warnings` left out, and comes whole when asked for by its import_id. With
+    `whole` (one import asked for by its id; by default, any list of one) every result comes in full,
+    whatever its size: the web layer then compresses or redirects an answer too large to send."""
+    entries = list(entries)
+    whole = len(entries) == 1 if whole is None else whole
     root = etree.Element("ImportStatus", status="ok")
+    room = budget
     for import_id, received_at, state, result in entries:
-        element = etree.SubElement(root, "import", import_id=import_id, received_at=received_at, state=state)
-        if result is not None:
-            element.append(etree.fromstring(result))
+        element = etree.SubElement(root, "import", import_id=xml_text(import_id), received_at=received_at, state=state)
+        if result is None:
+            continue
+        parsed = etree.fromstring(result)
+        if whole or len(result) <= room:
+            room -= len(result)
+            element.append(parsed)
+            continue
+        element.set("abridged", "1")
+        element.set("errors", str(len(parsed.findall("Error"))))
+        element.set("warnings", str(len(parsed.findall("Warnings/w"))))
+        element.append(result_summary(parsed))
     return root
 
 
 def xml_value(codec: Codec, value: Any, tz: ZoneInfo) -> str:
-    """An order field's value as the export writes it."""
+    """An order field's value as the export writes it (so also what an MIS echoing the export sends back)."""
     if codec is Codec.DATE:
         return str(value.strftime(DATE))
     if codec is Codec.LOCAL_TIME:
@@ -109,16 +155,40 @@ def xml_value(codec: Codec, value: Any, tz: ZoneInfo) -> str:
         return from_epoch(value, tz).strftime(DATETIME)
     if codec is Codec.STATUS:
         return str(value.value)
+    if codec is Codec.TEXT:
+        return str(value) if NOT_XML.search(value) is None else xml_text(value)
     return str(value)
+
+
+# Each spelling's (field, attribute, codec) of the exported fields, and (field, attribute) of the text fields.
+_SPELLED = {names: [(name, names.of(f), f.codec) for name, f in EXPORTED_ORDER_FIELDS] for names in ExportNames}
+_TEXTS = {
+    names: [(name, attribute) for name, attribute, codec in _SPELLED[names] if codec is Codec.TEXT]
+    for names in ExportNames
+}
+
+
+def order_attributes(order: Order, tz: ZoneInfo, names: ExportNames) -> dict[str, str]:
+    """An order's attributes as the export writes them, in the clinic's spelling; names and their order are
+    exactly the seed's list (records.Order declares them).
+
+    The portal refuses what XML cannot carry, but a value stored otherwise (by an older version, say) must
+    not fail every export that holds its order: such code points are written as U+FFFD, and a warning names
+    the order and its attributes, never the value (patient data)."""
+    attributes = {attribute: xml_value(codec, getattr(order, name), tz) for name, attribute, codec in _SPELLED[names]}
+    if NOT_XML.search("".join(getattr(order, name) for name, _ in _TEXTS[names])):
+        unwritable = [attribute for name, attribute in _TEXTS[names] if NOT_XML.search(getattr(order, name))]
+        logger.warning(
+            "stored order value XML cannot carry: written with U+FFFD",
+            extra={"order_id": order.id, "attributes": unwritable},
+        )
+    return attributes
 
 
 def export_document(client_key: str, orders: Iterable[Order], tz: ZoneInfo, names: ExportNames) -> etree._Element:
     """The orders with the attribute names in the clinic's spelling (the sample's or the table's)."""
-    root = etree.Element("MediExchange", ClientKey=client_key)
+    root = etree.Element("MediExchange", ClientKey=xml_text(client_key))
     container = etree.SubElement(root, ORDERS.name)
-    spelled = [(name, names.of(f), f.codec) for name, f in EXPORTED_ORDER_FIELDS]
     for order in orders:
-        # Attribute names and their order are exactly the seed's list (records.Order declares them).
-        attributes = {attribute: xml_value(codec, getattr(order, name), tz) for name, attribute, codec in spelled}
-        etree.SubElement(container, ORDERS.tag, attributes)
+        etree.SubElement(container, ORDERS.tag, order_attributes(order, tz, names))
     return root

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypedDict, TypeVar
 
 from lxml import etree
 
@@ -20,6 +22,7 @@ _DECLARATION = re.compile(rb"<\?xml[ \t\r\n][^>]*\?>")
 _ENCODING = re.compile(rb"""[ \t\r\n]encoding[ \t\r\n]*=[ \t\r\n]*(?:"([^"]*)"|'([^']*)')""")
 _ENCODING_NAME = re.compile(r"[A-Za-z][A-Za-z0-9._-]*")  # XML's EncName
 _WHERE = re.compile(r", line \d+, column \d+$")  # how lxml ends its messages
+T = TypeVar("T")
 _ASCII_PROBE = '<?xml version="1.0"?><MediExchange ClientKey="AZaz09-{}"/> \t\r\n'
 
 
@@ -41,21 +44,40 @@ class _Prepared:
     declaration_lines: int = 0
 
 
+# No DTD loading, no entity expansion, no network, no huge trees: a public endpoint's parser. Less memory
+# for a big document: no whitespace nodes between records, no id index.
+class _Options(TypedDict):
+    resolve_entities: bool
+    load_dtd: bool
+    dtd_validation: bool
+    no_network: bool
+    huge_tree: bool
+    remove_comments: bool
+    remove_pis: bool
+    remove_blank_text: bool
+    collect_ids: bool
+
+
+_HARDENED: _Options = {
+    "resolve_entities": False,
+    "load_dtd": False,
+    "dtd_validation": False,
+    "no_network": True,
+    "huge_tree": False,
+    "remove_comments": True,
+    "remove_pis": True,
+    "remove_blank_text": True,
+    "collect_ids": False,
+}
+
+
 def _parser(encoding: str | None = None) -> etree.XMLParser:
-    # No DTD loading, no entity expansion, no network, no huge trees: a public endpoint's parser.
-    return etree.XMLParser(
-        encoding=encoding,
-        resolve_entities=False,
-        load_dtd=False,
-        dtd_validation=False,
-        no_network=True,
-        huge_tree=False,
-        remove_comments=True,
-        remove_pis=True,
-        # Less memory for a big document: no whitespace nodes between records, no id index.
-        remove_blank_text=True,
-        collect_ids=False,
-    )
+    return etree.XMLParser(encoding=encoding, **_HARDENED)
+
+
+def _pull_parser(encoding: str | None = None) -> etree.XMLPullParser:
+    """The same parser, fed piece by piece, reporting each element as soon as its start tag ends."""
+    return etree.XMLPullParser(events=("start",), encoding=encoding, **_HARDENED)
 
 
 def _is_ascii_compatible(encoding: str) -> bool:
@@ -94,6 +116,28 @@ def _prepare(data: bytes, fallback_encoding: str | None) -> _Prepared:
     return _Prepared(data, encoding, False, shifted, shifted_columns, declaration_lines)
 
 
+def _checked(data: bytes, fallback_encoding: str | None) -> _Prepared:
+    """What every reading refuses before parsing (a wide encoding, a DOCTYPE, an encoding that is not
+    ASCII-compatible), and the bytes and encoding lxml gets."""
+    if data.startswith(_WIDE_BOMS) or b"\x00" in data[:4]:
+        raise MalformedXml(_NOT_ASCII)
+    if _DOCTYPE.search(data):
+        raise MalformedXml("a DOCTYPE is not allowed")
+    prepared = _prepare(data, fallback_encoding)
+    if prepared.encoding is not None and not _is_ascii_compatible(prepared.encoding):
+        raise MalformedXml(_NOT_ASCII)
+    return prepared
+
+
+def _checked_parser(prepared: _Prepared, make: Callable[[str | None], T]) -> T:
+    """`make(encoding)`, or the document's refusal if lxml cannot read in that encoding."""
+    try:
+        return make(prepared.encoding)
+    except (LookupError, ValueError):  # lxml knows no such encoding, or refuses its name (a control character)
+        source = "declared by the document" if prepared.declared else "named by the charset it was sent with"
+        raise MalformedXml(f"the document cannot be decoded: unknown encoding {prepared.encoding} ({source})") from None
+
+
 def parse_document(data: bytes, fallback_encoding: str | None = None) -> etree._Element:
     """Parse the raw bytes of a document, honouring its own encoding declaration.
 
@@ -104,19 +148,8 @@ def parse_document(data: bytes, fallback_encoding: str | None = None) -> etree._
     """
     if not data.removeprefix(UTF8_BOM).strip():
         raise MalformedXml("the document is empty")
-    if data.startswith(_WIDE_BOMS) or b"\x00" in data[:4]:
-        raise MalformedXml(_NOT_ASCII)
-    if _DOCTYPE.search(data):
-        raise MalformedXml("a DOCTYPE is not allowed")
-    prepared = _prepare(data, fallback_encoding)
-    encoding = prepared.encoding
-    if encoding is not None and not _is_ascii_compatible(encoding):
-        raise MalformedXml(_NOT_ASCII)
-    try:
-        parser = _parser(encoding)
-    except LookupError:  # lxml knows no such encoding
-        source = "declared by the document" if prepared.declared else "named by the charset it was sent with"
-        raise MalformedXml(f"the document cannot be decoded: unknown encoding {encoding} ({source})") from None
+    prepared = _checked(data, fallback_encoding)
+    parser = _checked_parser(prepared, _parser)
     try:
         root = etree.fromstring(prepared.data, parser)
     except etree.XMLSyntaxError as exc:
@@ -133,3 +166,31 @@ def parse_document(data: bytes, fallback_encoding: str | None = None) -> etree._
     if root.getroottree().docinfo.doctype:
         raise MalformedXml("a DOCTYPE is not allowed")
     return root
+
+
+PULL_PIECE = 4096  # bytes fed to the pull parser at a time: it stops soon after the root's start tag
+
+
+def root_start(head: bytes, fallback_encoding: str | None = None) -> etree._Element | None:
+    """The root element as its start tag gives it (name and attributes, no content), read from `head`,
+    the first bytes of a document; None if the start tag does not end within them.
+
+    Nothing after the start tag is read. A document that goes wrong before its start tag ends is
+    refused as `parse_document` would refuse it, with the same message and line.
+    """
+    prepared = _checked(head, fallback_encoding)
+    parser = _checked_parser(prepared, _pull_parser)
+    data = prepared.data
+    try:
+        for offset in range(0, len(data), PULL_PIECE):
+            parser.feed(data[offset : offset + PULL_PIECE])
+            for _, element in parser.read_events():
+                return element
+    except etree.XMLSyntaxError as exc:
+        for _, element in parser.read_events():
+            return element  # the start tag ended before the error: what follows is the body's business
+        parse_document(head, fallback_encoding)  # raises with the message a whole reading gives
+        raise MalformedXml(f"not well-formed XML: {exc.msg}") from None  # (should the whole reading differ)
+    except (LookupError, ValueError) as exc:
+        raise MalformedXml(f"the document cannot be decoded: {exc}") from None
+    return None

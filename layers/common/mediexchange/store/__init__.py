@@ -1,5 +1,6 @@
 """The store: everything the use cases keep, behind one object. DynamoDB (through PynamoDB and boto3),
-S3 for raw documents and SQS for background imports; no item layout or client leaves this package.
+S3 for raw documents and answers too large to send, SQS for background imports; no item layout or
+client leaves this package.
 
     store = Store(Settings.from_env())
     store.clinics.for_key(key); store.records.hashes(clinic_id, SCHEDULES); store.orders.change(...)
@@ -13,12 +14,13 @@ from typing import Any
 from mediexchange.config import Settings
 from mediexchange.store.backend import RETRY, Backend, RetryPolicy
 from mediexchange.store.clinics import Clinics
-from mediexchange.store.imports import ImportLog
+from mediexchange.store.exports import Exports
+from mediexchange.store.imports import ImportEntry, ImportLog, Ticket, Turn
 from mediexchange.store.models import describe
 from mediexchange.store.orders import Orders
 from mediexchange.store.synced import SyncedRecords
 
-__all__ = ["Store"]
+__all__ = ["ImportEntry", "Store", "Ticket", "Turn"]
 
 
 class Store:
@@ -29,6 +31,7 @@ class Store:
         self.records = SyncedRecords(self._backend)
         self.orders = Orders(self._backend)
         self.imports = ImportLog(self._backend)
+        self.exports = Exports(self._backend)  # answers too large to send: S3, presigned URLs
 
     def schema(self) -> dict[str, dict[str, Any]]:
         """{table name: keys, indexes, key attribute types} as the store's models expect them."""

@@ -1,4 +1,4 @@
-"""Clinics, their client keys (stored only as SHA-256 hashes), counters and the import lease."""
+"""Clinics, their client keys (stored only as SHA-256 hashes), counters and settings."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import time
 from pynamodb.exceptions import DoesNotExist, PutError, UpdateError
 from pynamodb.expressions.update import Action
 
-from mediexchange.errors import AdminError, ImportInProgress
+from mediexchange.errors import AdminError
 from mediexchange.keys import GUID, canonical_client_key, new_client_key
 from mediexchange.records import DEFAULT_STALE_AFTER_HOURS, Clinic, ExportNames
 from mediexchange.store.backend import Backend, guarded
@@ -197,30 +197,3 @@ class Clinics:
         self.model(clinic_id).update(
             actions=[self.model.appointments_synced_at.set(at)], condition=self.model.clinic_id.exists()
         )
-
-    def acquire_import_lease(self, clinic_id: str, owner: str, seconds: int, now: float | None = None) -> None:
-        """Take the clinic's import lease, or raise ImportInProgress saying when to retry."""
-        now = now if now is not None else time.time()
-        model = self.model
-        try:
-            model(clinic_id).update(
-                actions=[model.lease_owner.set(owner), model.lease_expires.set(int(now) + seconds)],
-                condition=model.clinic_id.exists()
-                & (model.lease_expires.does_not_exist() | (model.lease_expires < int(now))),
-            )
-        except UpdateError as exc:
-            if not _is_conditional_failure(exc):
-                raise
-            holder = model.get(clinic_id, consistent_read=True)
-            wait = max(1, int((holder.lease_expires or now) - now))
-            raise ImportInProgress("another import of this clinic is running; retry later", retry_after=wait) from None
-
-    def release_import_lease(self, clinic_id: str, owner: str) -> None:
-        try:
-            self.model(clinic_id).update(
-                actions=[self.model.lease_owner.remove(), self.model.lease_expires.remove()],
-                condition=self.model.lease_owner == owner,
-            )
-        except UpdateError as exc:
-            if not _is_conditional_failure(exc):  # already expired and taken by another import: not ours
-                raise

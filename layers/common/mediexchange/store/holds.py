@@ -52,6 +52,13 @@ def hold_of(order: Order, tz: ZoneInfo) -> Hold | None:
     return Hold(order.id, order.mw_resource_id, order.reception.date(), interval)
 
 
+def expiry(day: dt.date, retention_days: int) -> int:
+    """When a day's holds may go: `retention_days` after the day is over in every zone (and its
+    evening holds past midnight are too)."""
+    after = dt.datetime.combine(day + 2 * ONE_DAY, dt.time(), dt.UTC) + dt.timedelta(days=retention_days)
+    return int(after.timestamp())
+
+
 def _partition(clinic_id: str, mis_resource_id: int) -> str:
     return f"{clinic_id}#{mis_resource_id}"
 
@@ -71,6 +78,7 @@ class HoldDays:
     def __init__(self, backend: Backend) -> None:
         self.backend = backend
         self.model = backend.tables.holds
+        self.retention_days = backend.settings.order_retention_days
 
     def _read_day(self, clinic_id: str, key: DayKey) -> HoldDayModel:
         partition, day = _partition(clinic_id, key[0]), key[1].isoformat()
@@ -140,6 +148,7 @@ class HoldDays:
             transaction.condition_check(self.model, model.pk, model.day, condition=unchanged)
         else:
             model.holds, model.version = holds, seen + 1
+            model.expires_at = expiry(key[1], self.retention_days)
             transaction.save(model, condition=unchanged)
 
     def add_all(self, clinic_id: str, holds: list[Hold]) -> None:
@@ -149,7 +158,15 @@ class HoldDays:
             day = days.setdefault(hold.key, {})
             day[str(hold.order_id)] = hold.stored()
         items = [
-            put_request(self.model(_partition(clinic_id, resource), day.isoformat(), holds=held, version=1).serialize())
+            put_request(
+                self.model(
+                    _partition(clinic_id, resource),
+                    day.isoformat(),
+                    holds=held,
+                    version=1,
+                    expires_at=expiry(day, self.retention_days),
+                ).serialize()
+            )
             for (resource, day), held in days.items()
         ]
         settings = self.backend.settings

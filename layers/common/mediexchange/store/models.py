@@ -47,8 +47,14 @@ class ClinicModel(Model):
     created_at = NumberAttribute()
     next_order_id = NumberAttribute(default=0)
     next_resource_id = NumberAttribute(default=0)
-    lease_owner = UnicodeAttribute(null=True)
-    lease_expires = NumberAttribute(null=True)
+    # The import queue, per lane (store.imports): the imports received and not finished (their ids sort
+    # in the order received) and the lease of the one being applied (its id, and when the lease runs out).
+    sync_queue = UnicodeSetAttribute(null=True)
+    sync_lease = UnicodeAttribute(null=True)
+    sync_lease_expires = NumberAttribute(null=True)
+    orders_queue = UnicodeSetAttribute(null=True)
+    orders_lease = UnicodeAttribute(null=True)
+    orders_lease_expires = NumberAttribute(null=True)
     # Settings (`clinic set`); missing means the default of records.Clinic, so older clinics keep working.
     export_names = UnicodeAttribute(null=True)
     stale_after_hours = NumberAttribute(null=True)
@@ -113,6 +119,7 @@ class OrderModel(Model):
     clinic_id = UnicodeAttribute(hash_key=True)
     order_id = NumberAttribute(range_key=True)
     last_changed = NumberAttribute()  # unix seconds; named here too for the index and the change condition
+    expires_at = NumberAttribute(null=True)  # unix seconds: DynamoDB's TTL deletes the order after it
     by_last_changed = ByLastChangedIndex()
     locals().update(
         {
@@ -134,6 +141,7 @@ class HoldDayModel(Model):
     day = UnicodeAttribute(range_key=True)  # local ISO date of the holds' starts
     holds = JSONAttribute(default=dict)
     version = NumberAttribute(default=0)
+    expires_at = NumberAttribute(null=True)  # unix seconds: DynamoDB's TTL deletes the day after it
 
 
 class ImportModel(Model):
@@ -142,7 +150,9 @@ class ImportModel(Model):
     clinic_id = UnicodeAttribute(hash_key=True)
     import_id = UnicodeAttribute(range_key=True)  # sortable by time
     received_at = NumberAttribute()
-    state = UnicodeAttribute()  # running | done | failed
+    state = UnicodeAttribute()  # queued | running | done | failed
+    lane = UnicodeAttribute(default="sync")
+    background = BooleanAttribute(default=False)  # handed to the worker by its request (202)
     error_code = UnicodeAttribute(null=True)  # why it failed (the answer's Error code); none once done
     size = NumberAttribute()
     result = BinaryAttribute(null=True, legacy_encoding=False)

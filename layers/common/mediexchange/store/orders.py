@@ -11,19 +11,22 @@ from pynamodb.exceptions import DoesNotExist, UpdateError
 from pynamodb.transactions import TransactWrite
 
 from mediexchange.records import ORDER_FIELDS, Codec, Order, OrderStatus
-from mediexchange.slots import Interval
+from mediexchange.slots import Interval, local_interval
 from mediexchange.store.backend import Backend, guarded
 from mediexchange.store.batch import put_request, write_all
 from mediexchange.store.holds import Check, HoldDays, OrderChanged, hold_of
 from mediexchange.store.models import OrderModel
+from mediexchange.timeutil import from_local_text, local_text
 
 STORED = tuple((name, f.codec) for name, f in ORDER_FIELDS if f.stored and name != "id")
 MIS_CHANGED = tuple(name for name, f in ORDER_FIELDS if f.mis_changed)
 
 
 def _stored(codec: Codec, value: Any) -> Any:
-    if codec in (Codec.DATE, Codec.LOCAL_TIME):
+    if codec is Codec.DATE:
         return value.isoformat()
+    if codec is Codec.LOCAL_TIME:
+        return local_text(value)
     if codec is Codec.STATUS:
         return value.value
     return value
@@ -33,7 +36,7 @@ def _loaded(codec: Codec, value: Any) -> Any:
     if codec is Codec.DATE:
         return dt.date.fromisoformat(value)
     if codec is Codec.LOCAL_TIME:
-        return dt.datetime.fromisoformat(value)
+        return from_local_text(value)
     if codec is Codec.STATUS:
         return OrderStatus(int(value))
     if codec in (Codec.INT, Codec.INSTANT):
@@ -52,9 +55,14 @@ class Orders:
         values = {name: _loaded(codec, getattr(model, name)) for name, codec in STORED}
         return Order(id=int(model.order_id), **values)
 
-    def _to_model(self, clinic_id: str, order: Order) -> OrderModel:
+    def _to_model(self, clinic_id: str, order: Order, tz: ZoneInfo) -> OrderModel:
         values = {name: _stored(codec, getattr(order, name)) for name, codec in STORED}
-        return self.model(clinic_id, order.id, **values)
+        return self.model(clinic_id, order.id, expires_at=self._expiry(order, tz), **values)
+
+    def _expiry(self, order: Order, tz: ZoneInfo) -> int:
+        """When the order may go: `order_retention_days` after its visit or its last change, the later."""
+        visit_ends = int(local_interval(order.reception, order.duration, tz).end.timestamp())
+        return max(visit_ends, order.last_changed) + self.backend.settings.order_retention_days * 86400
 
     def get(self, clinic_id: str, order_id: int) -> Order | None:
         try:
@@ -69,15 +77,16 @@ class Orders:
     def book(self, clinic_id: str, order: Order, tz: ZoneInfo, check: Check | None = None) -> None:
         """Store a new order together with the time it holds; `check` sees the holds around it and
         may raise to refuse (of concurrent bookings of one slot, exactly one commits)."""
-        model = self._to_model(clinic_id, order)
+        model = self._to_model(clinic_id, order, tz)
         new = self.model.order_id.does_not_exist()
         self.holds.commit(clinic_id, None, hold_of(order, tz), lambda t: t.save(model, condition=new), check)
 
     def change(self, clinic_id: str, before: Order, after: Order, tz: ZoneInfo, check: Check | None = None) -> bool:
         """Write an MIS change, moving or freeing the time the order holds, unless the order changed
         since `before` was read (then False)."""
-        model = self._to_model(clinic_id, after)
-        actions = [getattr(self.model, name).set(getattr(model, name)) for name in MIS_CHANGED]
+        model = self._to_model(clinic_id, after, tz)
+        changed = (*MIS_CHANGED, "expires_at")
+        actions = [getattr(self.model, name).set(getattr(model, name)) for name in changed]
         unchanged = self.model.last_changed == before.last_changed
         old, new = hold_of(before, tz), hold_of(after, tz)
         try:
@@ -112,6 +121,6 @@ class Orders:
         """Orders made elsewhere (a clinic moving from the original portal, a benchmark's seed), written
         in bulk with their holds, without booking's checks. Their ids must come from the clinic's counter."""
         backend = self.backend
-        items = [put_request(self._to_model(clinic_id, order).serialize()) for order in orders]
+        items = [put_request(self._to_model(clinic_id, order, tz).serialize()) for order in orders]
         write_all(backend.bulk, backend.settings.orders_table, items, backend.settings.store_parallelism, backend.retry)
         self.holds.add_all(clinic_id, [h for h in (hold_of(o, tz) for o in orders) if h])
