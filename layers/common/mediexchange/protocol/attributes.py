@@ -81,18 +81,28 @@ class Attributes:
     """The attributes of one element, by lower-case name, read and checked one by one.
 
     (A plain class with slots: the reader makes one per record, 10^5 of them for a big clinic.)
+    Without an element (`detached`), values are read and checked the same way; messages name each
+    attribute as the seed spells it.
     """
 
     __slots__ = ("aliases", "element", "values")
 
-    def __init__(self, element: etree._Element, values: dict[str, str], aliases: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, element: etree._Element | None, values: dict[str, str], aliases: dict[str, str] | None = None
+    ) -> None:
         self.element = element
         self.values = values
         self.aliases = aliases
 
+    @classmethod
+    def detached(cls, name: str, value: str) -> Attributes:
+        """One value on its own, checked exactly as the same attribute of an element is (the fast path of
+        `protocol.bulk` reads each distinct value once this way)."""
+        return cls(None, {name: value})
+
     def name(self, key: str) -> str:
         """An attribute as the document spelled it (an alias too), or as the seed spells one not given."""
-        for raw_name in self.element.attrib:
+        for raw_name in self.element.attrib if self.element is not None else ():
             given = plain_name(raw_name)
             if given == key or (self.aliases and self.aliases.get(given) == key):
                 return etree.QName(raw_name).localname

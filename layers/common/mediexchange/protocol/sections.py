@@ -12,17 +12,33 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
 from functools import cache
+from operator import attrgetter
 from typing import Any, Generic, TypeVar
 
 from lxml import etree
 
 from mediexchange.protocol.attributes import (
+    INT64_MAX,
+    INT64_MIN,
     MAX_TEXT,
     MINUTES_PER_DAY,
+    Attributes,
     RecordContext,
     RecordError,
     line_of,
     local_name,
+)
+from mediexchange.protocol.bulk import (
+    Columns,
+    Distinct,
+    FastRead,
+    Integers,
+    Texts,
+    Values,
+    finished,
+    no_cycle_collection,
+    plain_known,
+    read_columns,
 )
 from mediexchange.records import (
     EXPORTED_ORDER_FIELDS,
@@ -131,6 +147,8 @@ class Section(Generic[R]):
     code: str = ""  # the store's short name for the kind (part of every stored key: never change it)
     storage: Storage = Storage.FEW
     when: Callable[[R], dt.date] | None = None  # BY_RESOURCE: the local date or start time a record is found by
+    # The whole section at once when its records are written alike (protocol.bulk); None: record by record.
+    read_fast: Callable[[RecordContext, etree._Element], FastRead[R] | None] | None = None
 
     def replaces(self, sync_mode: SyncMode) -> bool:
         """Whether sending this section replaces the stored set (records not sent are deleted)."""
@@ -267,6 +285,100 @@ def read_order_change(context: RecordContext, element: etree._Element) -> OrderC
     )
 
 
+# -- the same, section by section (protocol.bulk): for the sections that hold 10^4-10^5 records -----------
+
+_UNREAD_DATE = dt.date(1, 1, 1)  # in a column where a value could not be read (that record goes the full way)
+_UNREAD_TIME = dt.datetime(1, 1, 1)
+_SHORT_KEY = MAX_KEY_BYTES // 4  # characters: a key this short is within the limit whatever it holds
+_LONGEST_ID = len(str(INT64_MIN))
+_ID_OF, _TABLENAME_OF = attrgetter("id"), attrgetter("tablename")
+# The content of an `s` record the fast path reads: time_rules elements, nothing else (libxml2 writes an
+# attribute value's `<` and `>` as &lt; and &gt;, so `/>` ends the element).
+_TIME_RULES = "(?:<time_rules(?: [^<]*)?/>)*"
+
+
+@no_cycle_collection()
+def read_appointments(context: RecordContext, element: etree._Element) -> FastRead[Appointment] | None:
+    """The Appointments section as read_appointment reads each record, column by column; None unless every
+    child is an `a` element and the first one's attributes are all known."""
+
+    def start(raw: str) -> dt.datetime:
+        value = Attributes.detached("receptiondatetime", raw).local_datetime("receptiondatetime")
+        context.exists_locally(value, "receptiondatetime")
+        return value
+
+    tablenames, titles = Texts("tablename", True, MAX_TABLENAME), Texts("title")
+    ids, resource_ids = Integers("id", INT64_MIN, INT64_MAX), Integers("resource_id", INT64_MIN, INT64_MAX)
+    starts, durations = Values("receptiondatetime", start, _UNREAD_TIME), Integers("duration", 0, MINUTES_PER_DAY)
+
+    def make(found: Columns) -> list[Appointment]:
+        return list(
+            map(
+                Appointment,
+                tablenames.column(found),
+                ids.column(found),
+                resource_ids.column(found),
+                starts.column(found),
+                durations.column(found),
+                titles.column(found),
+                found.lines(),
+            )
+        )
+
+    read = read_columns(element, "a", names(APPOINTMENT_ATTRIBUTES), make)
+    if read is None:
+        return None
+    records, failed = read
+
+    def keys_clean() -> bool:
+        tables = set(map(_TABLENAME_OF, records))
+        if len(tables) == 1:  # one table, as an MIS writes: the ids alone tell the keys apart
+            (table,) = tables
+            return len(set(map(_ID_OF, records))) == len(records) and len(table) + 1 + _LONGEST_ID <= _SHORT_KEY
+        keys = [record.key for record in records]
+        return len(set(keys)) == len(keys) and max(map(len, keys)) <= _SHORT_KEY
+
+    return finished(records, failed, keys_clean)
+
+
+@no_cycle_collection()
+def read_schedules(context: RecordContext, element: etree._Element) -> FastRead[Schedule] | None:
+    """The Schedules section as read_schedule reads each record, column by column; None unless every
+    child is an `s` element and the first one's attributes are all known. The time_rules of a record are
+    read by read_window once for each distinct way they are written (most days of a clinic are alike)."""
+    ids, resource_ids = Integers("id", INT64_MIN, INT64_MAX), Integers("resource_id", INT64_MIN, INT64_MAX)
+    dates = Values("date", lambda raw: Attributes.detached("date", raw).date("date"), _UNREAD_DATE)
+    days = Distinct[tuple[Window, ...]](())
+
+    def windows(schedule: etree._Element) -> tuple[Window, ...]:
+        rules = list(schedule)
+        if len(rules) > MAX_WINDOWS:
+            raise RecordError(f"a schedule takes at most {MAX_WINDOWS} time_rules")
+        made = []
+        for rule in rules:
+            if rule.tag != "time_rules" or not plain_known(rule.keys(), names(TIME_RULE_ATTRIBUTES), TIME_RULE_ALIASES):
+                raise RecordError("time_rules the full reader reads")
+            window = read_window(context, rule)
+            if window is not None:
+                made.append(window)
+        return tuple(made)
+
+    def make(found: Columns) -> list[Schedule]:
+        first: dict[str, etree._Element] = {}  # the first record of each distinct content
+        for inner, child in zip(found.inner, found.children, strict=True):
+            first.setdefault(inner, child)
+        contents = days.column(found.inner, found.failed, lambda inner: windows(first[inner]) if inner else ())
+        return list(
+            map(Schedule, ids.column(found), dates.column(found), resource_ids.column(found), contents, found.lines())
+        )
+
+    read = read_columns(element, "s", names(SCHEDULE_ATTRIBUTES), make, _TIME_RULES)
+    if read is None:
+        return None
+    records, failed = read
+    return finished(records, failed, lambda: len(set(map(_ID_OF, records))) == len(records))
+
+
 def _by_id(record: Group | Resource | Schedule | OrderChange) -> str:
     return str(record.id)
 
@@ -292,6 +404,7 @@ SCHEDULES = Section(
     "S",
     Storage.BY_RESOURCE,
     lambda s: s.date,
+    read_schedules,
 )
 APPOINTMENTS = Section(
     "Appointments",
@@ -305,6 +418,7 @@ APPOINTMENTS = Section(
     "A",
     Storage.BY_RESOURCE,
     lambda a: a.start,
+    read_appointments,
 )
 ORDERS = Section(
     "Orders",
