@@ -10,6 +10,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -55,13 +56,12 @@ class LocalServer:
             return error.code, dict(error.headers), error.read()
 
 
-@pytest.fixture(scope="session")
-def server() -> Iterator[LocalServer]:
+@contextmanager
+def local_server(**settings: str) -> Iterator[LocalServer]:
+    """`python -m devserver` on a free port with the given environment settings, stopped on leaving."""
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.endswith("_TABLE")}
-    # A small time budget at moto's pace, so a test-sized document (thousands of records) already goes
-    # to the background worker while the seed sample is still answered at once.
-    env.update(PORT=str(port), PYTHONUNBUFFERED="1", IMPORT_TIME_BUDGET_SECONDS="5", WRITE_ITEMS_PER_SECOND="500")
+    env.update(PORT=str(port), PYTHONUNBUFFERED="1", **settings)
     process = subprocess.Popen(
         [sys.executable, "-m", "devserver"],
         cwd=ROOT,
@@ -86,3 +86,11 @@ def server() -> Iterator[LocalServer]:
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def server() -> Iterator[LocalServer]:
+    # A small time budget at moto's pace, so a test-sized document (thousands of records) already goes
+    # to the background worker while the seed sample is still answered at once.
+    with local_server(IMPORT_TIME_BUDGET_SECONDS="5", WRITE_ITEMS_PER_SECOND="500") as started:
+        yield started

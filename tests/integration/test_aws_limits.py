@@ -9,9 +9,6 @@ from __future__ import annotations
 import base64
 import gzip
 import json
-import os
-import subprocess
-import sys
 import threading
 import time
 import urllib.error
@@ -29,8 +26,7 @@ from mediexchange.store import Store
 from devserver import server as devserver
 from devserver.server import API_BODY_BYTES, LAMBDA_REQUEST_BYTES, LAMBDA_RESPONSE_BYTES, LocalApi, free_port
 from devserver.template import Route
-from tests.conftest import ROOT
-from tests.integration.conftest import LocalServer
+from tests.integration.conftest import LocalServer, local_server
 
 XML = {"Content-Type": "application/xml"}
 GROUPS = '<ResourceGroups><rg id="1" name="Терапия"/><rg id="2" name="Хирургия"/></ResourceGroups>'
@@ -283,33 +279,8 @@ def test_the_template_gives_every_function_its_timeout() -> None:
 @pytest.fixture(scope="module")
 def impatient_server() -> Iterator[LocalServer]:
     """`python -m devserver` with API Gateway's timeout shortened to 0.2 s."""
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.endswith("_TABLE")}
-    env.update(PORT=str(port), PYTHONUNBUFFERED="1", INTEGRATION_TIMEOUT_SECONDS="0.2")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "devserver"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-    printed: dict[str, str] = {}
-    assert process.stdout is not None
-    deadline = time.monotonic() + 60
-    while len(printed) < 2 and time.monotonic() < deadline:
-        line = process.stdout.readline()
-        if not line:
-            break
-        name, _, value = line.strip().partition("=")
-        if name in ("DYNAMODB_ENDPOINT_URL", "PORTAL_API_KEY"):
-            printed[name] = value
-    try:
-        assert len(printed) == 2, "the local server did not print its two lines"
-        yield LocalServer(f"http://127.0.0.1:{port}", printed["DYNAMODB_ENDPOINT_URL"], printed["PORTAL_API_KEY"])
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
+    with local_server(INTEGRATION_TIMEOUT_SECONDS="0.2") as started:
+        yield started
 
 
 def test_an_import_past_the_integration_timeout_is_a_504_and_is_still_applied(impatient_server: LocalServer) -> None:
