@@ -95,25 +95,6 @@ def integration_timeout(env: dict[str, str] | None = None) -> float:
     return seconds
 
 
-def function_timeout(module: str) -> float:
-    """The Timeout that template.yaml gives the function whose code is `module` (else its Globals' one)."""
-    default = template.template()["Globals"]["Function"].get("Timeout", 3)
-    for resource in template.resources("AWS::Serverless::Function").values():
-        props = resource["Properties"]
-        if template._code(props)[0] == module:
-            return float(_resolved(props.get("Timeout", default)))
-    return float(_resolved(default))
-
-
-def _resolved(value: Any) -> Any:
-    """A template value, its !Ref to a parameter or !FindInMap read."""
-    if isinstance(value, dict) and "Ref" in value:
-        return template.template()["Parameters"][value["Ref"]]["Default"]
-    if isinstance(value, dict) and "Fn::FindInMap" in value:
-        return template.find_in_map(*value["Fn::FindInMap"])
-    return value
-
-
 @dataclass
 class _Invocation:
     """One call of a handler, on a thread of its own: API Gateway may stop waiting for it, Lambda does not.
@@ -182,7 +163,7 @@ class LocalApi:
         event = json.dumps(proxy_event(request, route, match.groupdict(), request_id, sent)).encode()
         if len(event) > LAMBDA_REQUEST_BYTES:
             return _integration_error(413, "Request Too Long", "BadRequestException")
-        limit = function_timeout(route.module)
+        limit = template.function_timeout(route.module)
         context = LambdaContext(route.module, request_id, time.monotonic() + limit)
         # The event as Lambda hands it over: parsed from the JSON that was measured.
         invocation = _Invocation(partial(self.handler, route), json.loads(event), context)

@@ -44,19 +44,21 @@ def resources(kind: str) -> dict[str, dict[str, Any]]:
     return {name: r for name, r in template()["Resources"].items() if r["Type"] == kind}
 
 
+def resolved(value: Any, resource_names: dict[str, str] | None = None) -> Any:
+    """A template value as deployed with the defaults: a !Ref to a resource (named by `resource_names`) or
+    to a parameter (its default), a !FindInMap read; anything else as written."""
+    if isinstance(value, dict) and "Ref" in value:
+        ref = value["Ref"]
+        return (resource_names or {}).get(ref) or template()["Parameters"][ref]["Default"]
+    if isinstance(value, dict) and "Fn::FindInMap" in value:
+        return find_in_map(*value["Fn::FindInMap"])
+    return value
+
+
 def environment(resource_names: dict[str, str]) -> dict[str, str]:
     """The functions' environment as the template sets it, with resources named by `resource_names`."""
-    parameters = template().get("Parameters", {})
     variables = template()["Globals"]["Function"]["Environment"]["Variables"]
-    env = {}
-    for name, value in variables.items():
-        if isinstance(value, dict) and "Ref" in value:
-            ref = value["Ref"]
-            value = resource_names[ref] if ref in resource_names else parameters[ref]["Default"]
-        elif isinstance(value, dict) and "Fn::FindInMap" in value:
-            value = find_in_map(*value["Fn::FindInMap"])
-        env[name] = str(value)
-    return env
+    return {name: str(resolved(value, resource_names)) for name, value in variables.items()}
 
 
 def find_in_map(mapping: str, key: str, attribute: str) -> Any:
@@ -115,8 +117,17 @@ def _code(props: dict[str, Any]) -> tuple[str, str]:
 def queue_max_receives() -> int:
     """How often SQS delivers a message of the import queue before dead-lettering it."""
     [queue] = [r for r in resources("AWS::SQS::Queue").values() if "RedrivePolicy" in r["Properties"]]
-    count = queue["Properties"]["RedrivePolicy"]["maxReceiveCount"]
-    return int(find_in_map(*count["Fn::FindInMap"]) if isinstance(count, dict) else count)
+    return int(resolved(queue["Properties"]["RedrivePolicy"]["maxReceiveCount"]))
+
+
+def function_timeout(module: str) -> float:
+    """The Timeout the template gives the function whose code is `module` (else its Globals' one)."""
+    default = template()["Globals"]["Function"].get("Timeout", 3)
+    for resource in resources("AWS::Serverless::Function").values():
+        props = resource["Properties"]
+        if _code(props)[0] == module:
+            return float(resolved(props.get("Timeout", default)))
+    return float(resolved(default))
 
 
 def queue_consumers() -> list[Consumer]:

@@ -24,6 +24,7 @@ from mediexchange.protocol.sections import RESOURCES
 from mediexchange.store import Store
 
 from devserver import server as devserver
+from devserver import template
 from devserver.server import API_BODY_BYTES, LAMBDA_REQUEST_BYTES, LAMBDA_RESPONSE_BYTES, LocalApi, free_port
 from devserver.template import Route
 from tests.integration.conftest import LocalServer, local_server
@@ -249,7 +250,7 @@ def test_a_function_past_its_own_timeout_is_a_502(
     # Given a function whose own timeout (0.3 s here, 25 s in the template) is below the integration timeout
     url, api = local_api
     api.timeout = 29.0
-    monkeypatch.setattr(devserver, "function_timeout", lambda module: 0.3)
+    monkeypatch.setattr(template, "function_timeout", lambda module: 0.3)
     # When it takes longer
     status, headers, answer, elapsed = get(f"{url}/test/slow?seconds=1")
     # Then Lambda stops it and API Gateway answers 502
@@ -263,7 +264,7 @@ def test_a_function_past_its_own_timeout_is_a_502(
 
 def test_the_template_gives_every_function_its_timeout() -> None:
     # Given the routes of template.yaml; Then the local server waits for each as long as Lambda would
-    timeouts = {route.module: devserver.function_timeout(route.module) for route in LocalApi("unused").routes}
+    timeouts = {route.module: template.function_timeout(route.module) for route in LocalApi("unused").routes}
     assert set(timeouts) == {
         "functions.mis_import.app",
         "functions.mis_export.app",
