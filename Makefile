@@ -9,25 +9,29 @@ READY := $(VENV)/.ready
 SAM_READY := $(SAM_VENV)/.ready
 CHECKS_READY := $(CHECKS_VENV)/.ready
 PIP_INSTALL = bin/pip install --quiet --disable-pip-version-check --require-hashes
+PIP_FIRST = bin/pip install --quiet --disable-pip-version-check --require-hashes -r requirements-pip.txt
 export SAM_CLI_TELEMETRY := 0
 
 .PHONY: run test reliability bench lint typecheck validate layer-size unit integration build lock clean
 
-$(READY): requirements-dev.txt layers/common/requirements.txt pyproject.toml
+$(READY): requirements-pip.txt requirements-dev.txt layers/common/requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
+	$(VENV)/$(PIP_FIRST)
 	$(VENV)/$(PIP_INSTALL) -r requirements-dev.txt
 	$(VENV)/bin/pip install --quiet --no-deps --no-build-isolation -e .
 	touch $@
 
 # SAM CLI pins boto3 and click versions of its own, so it gets a virtual environment of its own.
-$(SAM_READY): requirements-sam.txt
+$(SAM_READY): requirements-pip.txt requirements-sam.txt
 	$(PYTHON) -m venv $(SAM_VENV)
+	$(SAM_VENV)/$(PIP_FIRST)
 	$(SAM_VENV)/$(PIP_INSTALL) -r requirements-sam.txt
 	touch $@
 
 # cfn-lint with the serverless rules, and checkov (which pins a boto3 older than SAM CLI's and ours).
-$(CHECKS_READY): requirements-checks.txt
+$(CHECKS_READY): requirements-pip.txt requirements-checks.txt
 	$(PYTHON) -m venv $(CHECKS_VENV)
+	$(CHECKS_VENV)/$(PIP_FIRST)
 	$(CHECKS_VENV)/$(PIP_INSTALL) -r requirements-checks.txt
 	touch $@
 
@@ -91,7 +95,7 @@ build: $(SAM_READY)
 # Recompiles every lock from its .in file after a change there (or to take newer versions: delete the
 # .txt first). Needs PyPI. The layer's lock is compiled first: the dev lock is constrained to it.
 PIP_COMPILE = CUSTOM_COMPILE_COMMAND="make lock" $(VENV)/bin/pip-compile --quiet --generate-hashes \
-	--allow-unsafe --strip-extras --no-emit-find-links --no-emit-index-url --no-emit-trusted-host
+	--allow-unsafe --no-strip-extras --no-emit-find-links --no-emit-index-url --no-emit-trusted-host
 lock: $(READY)
 	$(PIP_COMPILE) -o layers/common/requirements.txt layers/common/requirements.in
 	$(PIP_COMPILE) -o requirements-dev.txt requirements-dev.in

@@ -14,7 +14,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 LAYER_LOCK = ROOT / "layers/common/requirements.txt"
 LOCKS = [LAYER_LOCK, ROOT / "requirements-dev.txt", ROOT / "requirements-sam.txt", ROOT / "requirements-checks.txt"]
-PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==([^\s;\\]+)")
+PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)(?:\[[^\]]*\])?==([^\s;\\]+)")  # extras kept: pip needs them
 
 
 def requirements(path: Path) -> dict[str, tuple[str, list[str]]]:
@@ -51,3 +51,10 @@ def test_the_layer_ships_a_whole_pinned_sdk_at_the_versions_the_tests_run() -> N
     # everything under it, pinned, rather than half an SDK next to the runtime's other half
     assert {"boto3", "botocore", "s3transfer", "urllib3", "jmespath", "python-dateutil"} <= set(layer)
     assert {name: version for name, (version, _) in layer.items()} == {name: dev[name][0] for name in layer}
+
+
+def test_pip_comes_first_at_the_locked_version() -> None:
+    # requirements-pip.txt is installed into each virtual environment before its lock (python3.11's own pip
+    # cannot install locks whose packages are required with extras): the pip the dev lock pins
+    first = requirements(ROOT / "requirements-pip.txt")
+    assert set(first) == {"pip"} and first["pip"] == requirements(ROOT / "requirements-dev.txt")["pip"]
