@@ -184,7 +184,7 @@ def export_figures(store: Store, clinic_key: str, clinic_id: str, window: tuple[
         assert found == end - start + 1
 
     def export() -> None:
-        body, _ = exporting.export_orders(store, {"client_key": clinic_key, "start": str(start), "end": str(end)})
+        body = exporting.export(store, {"client_key": clinic_key, "start": str(start), "end": str(end)}).body
         assert body.count(b"<o ") == end - start + 1
 
     ours, raw = [], []

@@ -76,9 +76,3 @@ def export(store: Store, params: Mapping[str, str]) -> Export:
     changed = store.orders.changed_between(clinic.clinic_id, request.start - REACH_BACK_SECONDS, request.end)
     document = export_document(request.client_key, changed, zone(clinic.timezone), clinic.export_names)
     return Export(clinic.clinic_id, serialize(document, request.encoding), request.encoding)
-
-
-def export_orders(store: Store, params: Mapping[str, str]) -> tuple[bytes, str]:
-    """The export document's bytes and their encoding."""
-    found = export(store, params)
-    return found.body, found.encoding
