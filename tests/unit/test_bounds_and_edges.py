@@ -59,3 +59,27 @@ def test_status_of_an_import_id_this_service_never_made_is_404(clinic: Clinic) -
     status, root = call_status({"client_key": SAMPLE_KEY, "import_id": "x" * 2000})
     # Then it is simply not found
     assert (status, root.find("Error").get("code")) == (404, "not_found")
+
+
+def test_order_ids_an_answer_lists_are_bounded_and_counted_whole(clinic: Clinic) -> None:
+    # Given an Orders section of 1,500 order ids the portal never made
+    rows = "".join(f'<o id="{n}" status="1" LastChangedOn="01.07.2010 12:11:02"/>' for n in range(1, 1501))
+    # When it is imported
+    status, result, _ = call_import(document(f"<Orders>{rows}</Orders>"))
+    # Then each is counted, and the first 1,000 are listed: the answer stays bounded
+    orders = result.find("Orders")
+    assert (status, orders.get("unknown")) == (200, "1500")
+    assert [u.get("id") for u in orders.findall("unknown")] == [str(n) for n in range(1, 1001)]
+
+
+def test_an_error_quotes_a_long_refused_value_only_in_part(clinic: Clinic) -> None:
+    # Given a schedule whose date is 900 characters long (longer ones are refused by their length alone)
+    long_date = "1" * 900
+    body = f'<Schedules><s id="1" date="{long_date}" resource_id="5"><time_rules w_start="9:00" w_end="10:00"/></s></Schedules>'
+    # When it is imported
+    status, result, _ = call_import(document(body))
+    # Then the record is rejected, quoting the value's start and saying how long it was
+    [error] = result.findall("Error")
+    assert (status, error.get("attribute")) == (200, "date")
+    assert error.text.endswith(f"got '{'1' * 80}'… (900 characters)")
+    assert len(error.text) < 300

@@ -55,6 +55,14 @@ T = TypeVar("T")
 D = TypeVar("D", bound=dt.date)
 
 
+QUOTED = 80  # characters of a refused value an error quotes: 1,000 errors stay a small answer
+
+
+def quoted(raw: str) -> str:
+    """A refused value as an error quotes it: its repr, the first QUOTED characters of a longer one."""
+    return repr(raw) if len(raw) <= QUOTED else f"{raw[:QUOTED]!r}… ({len(raw)} characters)"
+
+
 class RecordError(Exception):
     """One bad attribute of one record; the reader turns it into an Issue located at the record."""
 
@@ -131,7 +139,7 @@ class Attributes:
         raw = self.text(name)
         match = form.regex.fullmatch(raw)
         if not match:
-            raise self.fail(name, f"must be {form.documentation}, got {raw!r}")
+            raise self.fail(name, f"must be {form.documentation}, got {quoted(raw)}")
         return match
 
     def integer(self, name: str, low: int = INT64_MIN, high: int = INT64_MAX) -> int:
@@ -155,9 +163,9 @@ class Attributes:
         try:
             value = make()
         except ValueError:
-            raise self.fail(name, f"is not a real date or time: {raw!r}") from None
+            raise self.fail(name, f"is not a real date or time: {quoted(raw)}") from None
         if not FIRST_YEAR <= value.year <= LAST_YEAR:
-            raise self.fail(name, f"must lie in the years {FIRST_YEAR} to {LAST_YEAR}, got {raw!r}")
+            raise self.fail(name, f"must lie in the years {FIRST_YEAR} to {LAST_YEAR}, got {quoted(raw)}")
         return value
 
     def minutes_of_day(self, name: str, allow_end_of_day: bool = False) -> int:

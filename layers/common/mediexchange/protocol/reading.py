@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 from lxml import etree
 
 from mediexchange.errors import BadRequest, DocumentRefused, MissingClientKey
-from mediexchange.protocol.attributes import Attributes, RecordError, local_name, plain_name
+from mediexchange.protocol.attributes import Attributes, RecordError, local_name, plain_name, quoted
 from mediexchange.protocol.sections import APPOINTMENTS, BY_NAME, MAX_KEY_BYTES, SECTIONS, Section
 from mediexchange.records import Document, Issue, Rejected, SyncMode
 from mediexchange.timeutil import NonexistentLocalTime, localize
@@ -220,7 +220,7 @@ class DocumentReader:
             a = self.attributes(element, "Appointments", frozenset({"syncmode"}))
             raw = a.text("syncmode", required=False)
             if raw.lower() not in ("", *SyncMode):
-                raise a.fail("syncmode", f"must be full or diff, got {raw!r}")
+                raise a.fail("syncmode", f"must be full or diff, got {quoted(raw)}")
             return SyncMode(raw.lower() or SyncMode.DIFF.value)
         except RecordError as exc:
             issue = Issue(DocumentRefused.code, str(exc), element.sourceline, "Appointments", None, exc.attribute)

@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 from aws_lambda_powertools import Logger
 from lxml import etree
 
+from mediexchange.protocol.reading import MAX_REPORTED
 from mediexchange.protocol.sections import ORDERS, SYNCED, Applies
 from mediexchange.records import EXPORTED_ORDER_FIELDS, NOT_XML, Codec, ExportNames, ImportReport, Issue, Order
 from mediexchange.timeutil import from_epoch
@@ -79,8 +80,10 @@ def import_result(report: ImportReport) -> etree._Element:
             unknown=str(len(orders.unknown)),
             rejected=str(orders.rejected),
         )
+        # Listed as far as the issues are (the counts above stay whole): the answer, and its copy in the
+        # import log's one DynamoDB item, stay bounded whatever the MIS sends.
         for tag, ids in (("conflict", orders.conflicts), ("unknown", orders.unknown)):
-            for order_id in ids:
+            for order_id in ids[:MAX_REPORTED]:
                 etree.SubElement(element, tag, id=str(order_id))
     for issue in report.errors:
         error = etree.SubElement(root, "Error", code=xml_text(issue.code))
