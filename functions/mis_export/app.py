@@ -6,7 +6,8 @@ limit, gzip-compressed when the MIS accepts gzip, and otherwise by a redirect to
 
 from aws_lambda_powertools.event_handler import Response
 from mediexchange import exporting
-from mediexchange.web import handler_for, request_fields, sized_xml_response, store, xml_resolver
+from mediexchange.uploads import request_fields
+from mediexchange.web import handler_for, sized_xml_response, store, xml_resolver
 
 app = xml_resolver("ExportResult")
 

@@ -6,7 +6,8 @@ from aws_lambda_powertools.metrics import MetricUnit
 from mediexchange import importing
 from mediexchange.protocol.schema import schema_document
 from mediexchange.protocol.writing import accepted_result, import_result, serialize
-from mediexchange.web import handler_for, logger, store, xml_document, xml_resolver, xml_response
+from mediexchange.uploads import xml_document
+from mediexchange.web import handler_for, logger, store, xml_resolver, xml_response
 
 metrics = Metrics(namespace="MediExchange", service="import")
 app = xml_resolver("ImportResult")

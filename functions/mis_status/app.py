@@ -9,7 +9,8 @@ import functools
 
 from aws_lambda_powertools.event_handler import Response
 from mediexchange import importing
-from mediexchange.web import handler_for, request_fields, sized_xml_response, store, xml_resolver
+from mediexchange.uploads import request_fields
+from mediexchange.web import handler_for, sized_xml_response, store, xml_resolver
 
 app = xml_resolver("ImportStatus")
 

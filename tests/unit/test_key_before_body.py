@@ -1,5 +1,5 @@
 """Key before body (issue 11, item 5): an import's ClientKey is found and checked on the first bytes of its body
-(web.KEY_WINDOW), so a request without a valid key costs little memory and CPU whatever it sends; a body that
+(uploads.KEY_WINDOW), so a request without a valid key costs little memory and CPU whatever it sends; a body that
 fits in the window, and any body with a valid key, is read whole exactly as before."""
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from lxml import etree
 from mediexchange.protocol.sections import GROUPS
 from mediexchange.records import Clinic, Group
 from mediexchange.store import Store
-from mediexchange.web import KEY_WINDOW
+from mediexchange.uploads import KEY_WINDOW
 
 from functions.mis_import.app import lambda_handler
 from tests.conftest import SAMPLE_KEY
