@@ -1,14 +1,17 @@
-"""One import in a fresh interpreter, measured: wall time, peak RSS, write requests, partition spread.
+"""One import in a fresh interpreter, measured: wall time, peak RSS, write requests, partition spread,
+and the items and request units it read and wrote (bench.units).
 
 Usage: python -m bench.import_once DOCUMENT_FILE   (prints one JSON object)
 
 The store is built as the functions build theirs, from the environment `python -m bench` set; the
-requests are counted by a botocore event handler on every client of that store.
+requests are counted by a botocore event handler on every client of that store. BENCH_ITEM_SIZES (JSON,
+{section code: average item size}) gives bench.units the full size of the Records items it reads projected.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import resource
 import sys
 import threading
@@ -52,10 +55,15 @@ def main() -> None:
     from mediexchange.config import Settings
     from mediexchange.store import Store
 
+    from bench.units import Units
+
     data = Path(sys.argv[1]).read_bytes()
     store = Store(Settings.from_env())
     meter = Meter()
     store.instrument("before-call.dynamodb.*", meter)
+    units = Units(store.settings.records_table, json.loads(os.environ.get("BENCH_ITEM_SIZES", "{}")))
+    store.instrument("before-call.*.*", units.before)
+    store.instrument("after-call.*.*", units.after)
 
     started = time.perf_counter()
     received = importing.receive_document(store, data)
@@ -75,6 +83,7 @@ def main() -> None:
                 "deleted": report.deleted,
                 "sections": {name: s.written + s.deleted for name, s in report.sections.items()},
                 "largest_partition_share": (top[0][1] / meter.items) if top else 0.0,
+                "units": units.summary(),
             }
         )
     )
