@@ -111,13 +111,14 @@ class Backend:
             region_name=settings.region, aws_access_key_id=key_id, aws_secret_access_key=secret
         )
 
-    def _client(self, name: str, service: str, attempts: int) -> Any:
+    def _client(self, name: str, service: str, attempts: int, options: Config | None = None) -> Any:
         with self._lock:
             if name not in self._clients:
                 config = Config(
                     retries={"mode": "standard", "total_max_attempts": attempts},
                     max_pool_connections=4 * self.settings.store_parallelism,
                 )
+                config = config.merge(options) if options else config
                 client = self._session.client(service, endpoint_url=self.settings.endpoint_url, config=config)
                 for event, handler in self._hooks:
                     client.meta.events.register(event, handler)
@@ -137,6 +138,15 @@ class Backend:
     @property
     def s3(self) -> Any:
         return self._client("s3", "s3", self.retry.single_call_attempts)  # a local store serves S3 too
+
+    @property
+    def s3_presigner(self) -> Any:
+        """For presigned URLs only: SigV4 and, in AWS, the bucket's regional virtual host
+        (`https://<bucket>.s3.<region>.amazonaws.com/…`), which works from the first minute of a bucket in
+        any region; against a local store, path style on its endpoint (`http://127.0.0.1:<port>/<bucket>/…`)."""
+        style = "path" if self.settings.endpoint_url else "virtual"
+        options = Config(signature_version="s3v4", s3={"addressing_style": style})
+        return self._client("s3-presigner", "s3", self.retry.single_call_attempts, options)
 
     @property
     def sqs(self) -> Any:
