@@ -175,7 +175,7 @@ class Job:
             return None
         if turn is Turn.WAIT:
             if in_request:
-                self.store.imports.release(self.ticket, background=True)
+                self.store.imports.hand_over(self.ticket)
                 return None
             raise StillQueued(f"import {self.ticket.import_id} is still behind older imports of its clinic")
         with self.holding_lease():

@@ -188,9 +188,16 @@ class ImportLog:
         """Give up the lease if this attempt holds it, leaving the import queued; `background` hands it to
         the worker (its request answers 202)."""
         self._give_up_lease(ticket)
-        actions: list[Action] = [self.model.state.set(QUEUED)]
         if background:
-            actions.append(self.model.background.set(True))
+            self.hand_over(ticket)
+        else:
+            self._log_state(ticket, [self.model.state.set(QUEUED)])
+
+    def hand_over(self, ticket: Ticket) -> None:
+        """Leave a queued import to the worker: its request answers 202 without ever having held the lease."""
+        self._log_state(ticket, [self.model.state.set(QUEUED), self.model.background.set(True)])
+
+    def _log_state(self, ticket: Ticket, actions: list[Action]) -> None:
         entry = self.model(ticket.clinic_id, ticket.import_id)
         entry.update(actions=actions, condition=self.model.import_id.exists())
 
