@@ -309,7 +309,7 @@ def legacy_clinic(store: Store) -> str:
     """A clinic created before keys were made canonical: its lower-case GUID hashed as it was given."""
     clinics = store.clinics
     clinic_id = "legacy000001"
-    clinics.keys(key_hash(LEGACY_KEY), clinic_id=clinic_id, created_at=0).save()
+    clinics.key_model(key_hash(LEGACY_KEY), clinic_id=clinic_id, created_at=0).save()
     clinics.model(
         clinic_id, name="Old", timezone="Europe/Moscow", enabled=True, key_hashes={key_hash(LEGACY_KEY)}, created_at=0
     ).save()

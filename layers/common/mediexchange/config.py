@@ -45,6 +45,8 @@ class Settings:
     orders_table: str = "mediexchange-orders"
     holds_table: str = "mediexchange-holds"
     imports_table: str = "mediexchange-imports"
+    sessions_table: str = "mediexchange-sessions"
+    history_table: str = "mediexchange-history"
     documents_bucket: str = "mediexchange-documents"
     import_queue_url: str | None = None
     # What a document may hold once gzip is inflated; as sent, a body holds at most MAX_REQUEST_BYTES.
@@ -66,6 +68,12 @@ class Settings:
     order_retention_days: int = 365
     # Deliveries of one background import before SQS dead-letters it (template.yaml's ImportQueue mapping).
     import_max_receives: int | None = None
+    # The console's operators sign in through this Cognito user pool and app client; None (locally)
+    # leaves only the one-time sign-in links.
+    console_user_pool_id: str | None = None
+    console_user_pool_client_id: str | None = None
+    console_session_hours: int = 8
+    console_link_minutes: int = 10
 
     @property
     def credentials(self) -> tuple[str, str] | None:
@@ -99,6 +107,8 @@ class Settings:
             orders_table=read("ORDERS_TABLE", text, defaults.orders_table),
             holds_table=read("HOLDS_TABLE", text, defaults.holds_table),
             imports_table=read("IMPORTS_TABLE", text, defaults.imports_table),
+            sessions_table=read("SESSIONS_TABLE", text, defaults.sessions_table),
+            history_table=read("HISTORY_TABLE", text, defaults.history_table),
             documents_bucket=read("DOCUMENTS_BUCKET", text, defaults.documents_bucket),
             import_queue_url=read("IMPORT_QUEUE_URL", _url, None),
             max_document_bytes=read("MAX_DOCUMENT_BYTES", _positive, defaults.max_document_bytes),
@@ -110,6 +120,10 @@ class Settings:
             retention_days=read("RETENTION_DAYS", _positive, defaults.retention_days),
             order_retention_days=read("ORDER_RETENTION_DAYS", _positive, defaults.order_retention_days),
             import_max_receives=read("IMPORT_MAX_RECEIVES", _positive, None),
+            console_user_pool_id=read("CONSOLE_USER_POOL_ID", text, None),
+            console_user_pool_client_id=read("CONSOLE_USER_POOL_CLIENT_ID", text, None),
+            console_session_hours=read("CONSOLE_SESSION_HOURS", _positive, defaults.console_session_hours),
+            console_link_minutes=read("CONSOLE_LINK_MINUTES", _positive, defaults.console_link_minutes),
         ).checked()
 
     def checked(self) -> Settings:

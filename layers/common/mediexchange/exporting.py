@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import functools
 import re
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from mediexchange.errors import BadRequest, MissingClientKey
-from mediexchange.importing import authenticate
+from mediexchange.importing import authenticate, logger
 from mediexchange.protocol.writing import export_document, serialize
 from mediexchange.store import Store
 from mediexchange.timeutil import zone
@@ -73,6 +74,12 @@ def export(store: Store, params: Mapping[str, str]) -> Export:
     clinic = authenticate(store, request.client_key)
     # From a little before `start`: a change stamped before a poll but committed (or indexed) after it
     # is still carried by the next poll of a contiguous window. It may come twice; never not at all.
-    changed = store.orders.changed_between(clinic.clinic_id, request.start - REACH_BACK_SECONDS, request.end)
+    start, asked_at = request.start - REACH_BACK_SECONDS, time.time()  # before the read: no later change is in it
+    changed = store.orders.changed_between(clinic.clinic_id, start, request.end)
     document = export_document(request.client_key, changed, zone(clinic.timezone), clinic.export_names)
-    return Export(clinic.clinic_id, serialize(document, request.encoding), request.encoding)
+    body = serialize(document, request.encoding)
+    try:
+        store.history.note_export(clinic.clinic_id, start, request.end, asked_at, len(changed))
+    except Exception:  # the history only tells the console what was sent: the MIS gets its answer anyway
+        logger.exception("export call not noted in the history", extra={"clinic_id": clinic.clinic_id})
+    return Export(clinic.clinic_id, body, request.encoding)

@@ -27,7 +27,16 @@ from mediexchange.errors import (
 from mediexchange.ordering import OrderChanges, double_bookings
 from mediexchange.protocol.attributes import local_name
 from mediexchange.protocol.reading import MAX_REPORTED, by_line, client_key_of, read_document
-from mediexchange.protocol.sections import APPOINTMENTS, BY_NAME, GROUPS, ORDERS, RESOURCES, SYNCED, Section
+from mediexchange.protocol.sections import (
+    APPOINTMENTS,
+    BY_NAME,
+    GROUPS,
+    ORDERS,
+    RESOURCES,
+    SECTIONS,
+    SYNCED,
+    Section,
+)
 from mediexchange.protocol.writing import DATETIME, error_result, import_result, serialize, status_document
 from mediexchange.protocol.xmlparse import parse_document
 from mediexchange.records import (
@@ -43,6 +52,7 @@ from mediexchange.records import (
     SectionReport,
 )
 from mediexchange.store import ImportEntry, Store, Ticket, Turn
+from mediexchange.store.imports import OK, PARTIAL
 from mediexchange.sync import Desired, desired, plan_sync, reference_warnings
 from mediexchange.timeutil import from_epoch, zone
 
@@ -67,10 +77,19 @@ def authenticate(store: Store, client_key: str) -> Clinic:
     return clinic
 
 
+def _sent(root: etree._Element) -> set[Section[Any] | None]:
+    return {BY_NAME.get(local_name(element)) for element in root if isinstance(element.tag, str)}
+
+
 def lane_of(root: etree._Element) -> Lane:
     """A document with Orders alone has the orders lane: it never waits behind a schedule import."""
-    sent = {BY_NAME.get(local_name(element)) for element in root if isinstance(element.tag, str)}
-    return Lane.ORDERS if sent == {ORDERS} else Lane.SYNC
+    return Lane.ORDERS if _sent(root) == {ORDERS} else Lane.SYNC
+
+
+def sections_of(root: etree._Element) -> tuple[str, ...]:
+    """The names of the sections a document carries, in the order an import applies them."""
+    sent = _sent(root)
+    return tuple(section.name for section in SECTIONS if section in sent)
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,7 +119,7 @@ def receive_document(store: Store, data: bytes, charset: str | None = None, dry_
         importer = Importer(store, clinic, read_document(root, zone(clinic.timezone)), import_id)
         importer.plan_all()
         return Received(clinic, import_id, importer.report(importer.order_changes(apply=False), dry_run=True))
-    job = Job(store, clinic, Ticket(clinic.clinic_id, lane_of(root), import_id))
+    job = Job(store, clinic, Ticket(clinic.clinic_id, lane_of(root), import_id), list(sections_of(root)))
     store.imports.receive(job.ticket, data, charset, now)
     with logged(job):
         document = read_document(root, zone(clinic.timezone))
@@ -138,7 +157,10 @@ def finish_received(
     data, charset = store.imports.document(clinic_id, import_id)
     job = Job(store, clinic, Ticket(clinic_id, entry.lane, import_id))
     with logged(job, final=last_try):
-        document = read_document(parse_document(data, charset), zone(clinic.timezone))
+        root = parse_document(data, charset)
+        job.sections.extend(sections_of(root))
+        document = read_document(root, zone(clinic.timezone))
+        del root  # as in receive_document: the records are enough
         return job.run(document, wait_until=wait_until, in_request=False)
 
 
@@ -162,6 +184,8 @@ class Job:
     store: Store
     clinic: Clinic
     ticket: Ticket
+    # The names of the sections its document carries, once parsed: its finish notes them on the clinic.
+    sections: list[str] = field(default_factory=list)
 
     @property
     def ids(self) -> dict[str, str]:
@@ -190,7 +214,14 @@ class Job:
                 return None
             report = importer.apply()
             result = serialize(import_result(report))
-            self.store.imports.finish(self.ticket, result)
+            self.store.imports.finish(
+                self.ticket,
+                result,
+                sections=self.sections,
+                outcome=PARTIAL if report.errors else OK,  # as the answer's status says
+                errors=rejected_records(report),
+                warnings=len(report.warnings),
+            )
         return report
 
     def wait_for_turn(self, until: float | None) -> Turn:
@@ -227,6 +258,12 @@ class Job:
             renewer.join()
 
 
+def rejected_records(report: ImportReport) -> int:
+    """Records an import rejected: each is one Error of its answer, but the answer lists at most so many."""
+    orders = report.orders.rejected if report.orders else 0
+    return sum(section.rejected for section in report.sections.values()) + orders
+
+
 def import_status(store: Store, params: Mapping[str, str]) -> bytes:
     """status.php: the clinic's recent imports, or one of them, with their answers once finished."""
     client_key = params.get("client_key", "").strip()
@@ -257,22 +294,22 @@ def logged(job: Job, final: bool = True) -> Iterator[None]:
         yield
     except ServiceError as exc:
         if final or not isinstance(exc, StillQueued | StoreUnavailable):
-            _finish(job, serialize(error_result("ImportResult", exc.code, exc.issues)), exc.code)
+            _finish(job, serialize(error_result("ImportResult", exc.code, exc.issues)), exc.code, len(exc.issues))
         elif isinstance(exc, StoreUnavailable):
             _release(job)
         raise
     except Exception:
         if final:
             message = "internal error; the document is kept, send it again or ask support"
-            _finish(job, serialize(error_result("ImportResult", "internal", [Issue("", message)])), "internal")
+            _finish(job, serialize(error_result("ImportResult", "internal", [Issue("", message)])), "internal", 1)
         else:
             _release(job)
         raise
 
 
-def _finish(job: Job, result: bytes, error_code: str) -> None:
+def _finish(job: Job, result: bytes, error_code: str, errors: int) -> None:
     try:
-        job.store.imports.finish(job.ticket, result, error_code)
+        job.store.imports.finish(job.ticket, result, error_code, sections=job.sections, errors=errors)
     except Exception:
         logger.warning("import log not updated", extra=job.ids)
 
@@ -357,7 +394,7 @@ class Importer:
         if changes is None:
             return None
         read = self.document.rejected.get(ORDERS.name, Rejected())
-        ordering = OrderChanges(self.store, self.clinic)
+        ordering = OrderChanges(self.store, self.clinic, self.import_id)
         report = ordering.decide(changes, read, apply)
         self.warnings += ordering.warnings
         self.rejections += ordering.rejections

@@ -35,6 +35,7 @@ EXPORTED_BY_NAME = {f.xml.lower(): (name, f) for name, f in EXPORTED_ORDER_FIELD
 class OrderChanges:
     store: Store
     clinic: Clinic
+    import_id: str | None = None  # the import carrying the changes, noted in each order's history
     warnings: list[Issue] = field(default_factory=list)
     rejections: list[Issue] = field(default_factory=list)  # changes that cannot apply
 
@@ -100,7 +101,7 @@ class OrderChanges:
                 order_overlap(after, other, change.line, self.tz) for other in overlapping(after, around, self.tz)
             ]
 
-        if not self.store.orders.change(self.clinic.clinic_id, before, after, self.tz, note_overlaps):
+        if not self.store.orders.change(self.clinic.clinic_id, before, after, self.tz, note_overlaps, self.import_id):
             # The portal changed the order after we read it: the MIS's change is stale.
             return OrderOutcome.CONFLICT
         self.warnings += overlaps

@@ -13,14 +13,26 @@ from typing import Any
 
 from mediexchange.config import Settings
 from mediexchange.store.backend import RETRY, Backend, RetryPolicy
-from mediexchange.store.clinics import Clinics
+from mediexchange.store.clinics import ClinicOverview, Clinics, KeyInfo, SectionSeen
 from mediexchange.store.exports import Exports
+from mediexchange.store.history import History, OrderEvent
 from mediexchange.store.imports import ImportEntry, ImportLog, Ticket, Turn
 from mediexchange.store.models import describe
 from mediexchange.store.orders import Orders
+from mediexchange.store.sessions import Session, Sessions
 from mediexchange.store.synced import SyncedRecords
 
-__all__ = ["ImportEntry", "Store", "Ticket", "Turn"]
+__all__ = [
+    "ClinicOverview",
+    "ImportEntry",
+    "KeyInfo",
+    "OrderEvent",
+    "SectionSeen",
+    "Session",
+    "Store",
+    "Ticket",
+    "Turn",
+]
 
 
 class Store:
@@ -32,6 +44,8 @@ class Store:
         self.orders = Orders(self._backend)
         self.imports = ImportLog(self._backend)
         self.exports = Exports(self._backend)  # answers too large to send: S3, presigned URLs
+        self.sessions = Sessions(self._backend)  # the console's sign-ins
+        self.history = History(self._backend)  # what happened to each order (written by self.orders)
 
     def schema(self) -> dict[str, dict[str, Any]]:
         """{table name: keys, indexes, key attribute types} as the store's models expect them."""

@@ -2,23 +2,53 @@
 
 from __future__ import annotations
 
+import builtins
 import hashlib
 import hmac
 import math
 import secrets
 import time
+from dataclasses import dataclass
 
 from pynamodb.exceptions import DoesNotExist, PutError, UpdateError
+from pynamodb.expressions.condition import size
 from pynamodb.expressions.update import Action
 
 from mediexchange.errors import AdminError
 from mediexchange.keys import GUID, canonical_client_key, new_client_key
-from mediexchange.records import DEFAULT_STALE_AFTER_HOURS, Clinic, ExportNames
+from mediexchange.records import DEFAULT_STALE_AFTER_HOURS, Clinic, ExportNames, Lane
 from mediexchange.store.backend import Backend, guarded
-from mediexchange.store.models import ClinicModel
+from mediexchange.store.models import SEEN_SECTIONS, ClinicModel, SeenAttribute, seen_attribute
 from mediexchange.timeutil import is_valid_zone
 
 MAX_LIVE_KEYS = 2  # the current key and the one being rotated out
+KEY_ID_LENGTH = 12  # hex characters of a key's hash that name it to an operator
+
+
+@dataclass(frozen=True, slots=True)
+class SectionSeen:
+    """A finished import: when (unix seconds), which, and its outcome (ok | partial | error)."""
+
+    at: int
+    import_id: str
+    outcome: str
+
+
+@dataclass(frozen=True, slots=True)
+class ClinicOverview:
+    """A clinic at a glance: live keys, imports waiting per lane, the last import of each section."""
+
+    clinic: Clinic
+    keys: int
+    queued: dict[Lane, int]
+    last: dict[str, SectionSeen]  # by section name (protocol.sections), only those ever imported
+    last_import: SectionSeen | None  # the latest finished import of any lane
+
+
+@dataclass(frozen=True, slots=True)
+class KeyInfo:
+    key_id: str  # the first KEY_ID_LENGTH hex characters of the key's SHA-256
+    created_at: int  # unix seconds
 
 
 def _legacy_forms(client_key: str) -> list[str]:
@@ -49,6 +79,21 @@ def _clinic(model: ClinicModel) -> Clinic:
     )
 
 
+def _seen(value: SeenAttribute | None) -> SectionSeen | None:
+    return SectionSeen(int(value.at), value.import_id, value.outcome) if value is not None else None
+
+
+def _overview(model: ClinicModel) -> ClinicOverview:
+    seen = {name: _seen(getattr(model, seen_attribute(name))) for name in SEEN_SECTIONS}
+    return ClinicOverview(
+        _clinic(model),
+        len(model.key_hashes or ()),
+        {lane: len(getattr(model, f"{lane}_queue") or ()) for lane in Lane},
+        {name: last for name, last in seen.items() if last is not None},
+        _seen(model.seen_import),
+    )
+
+
 def _check_zone(timezone: str) -> None:
     if not is_valid_zone(timezone):
         raise AdminError(f"unknown time zone {timezone!r} (use an IANA name such as Europe/Moscow)")
@@ -62,7 +107,7 @@ def _is_conditional_failure(exc: PutError | UpdateError) -> bool:
 class Clinics:
     def __init__(self, backend: Backend) -> None:
         self.model = backend.tables.clinics
-        self.keys = backend.tables.client_keys
+        self.key_model = backend.tables.client_keys
 
     def create(self, name: str, timezone: str, client_key: str) -> Clinic:
         _check_zone(timezone)
@@ -81,7 +126,8 @@ class Clinics:
             raise AdminError("this client key is already in use")
         digest = key_hash(canonical_client_key(client_key))
         try:
-            self.keys(digest, clinic_id=clinic_id, created_at=now).save(condition=self.keys.key_hash.does_not_exist())
+            key = self.key_model(digest, clinic_id=clinic_id, created_at=now)
+            key.save(condition=self.key_model.key_hash.does_not_exist())
         except PutError as exc:
             if _is_conditional_failure(exc):
                 raise AdminError("this client key is already in use") from None
@@ -97,6 +143,16 @@ class Clinics:
     def list(self) -> list[tuple[Clinic, int]]:
         """Every clinic with its number of live keys (an administrator's command, not a request path)."""
         return sorted(((_clinic(m), len(m.key_hashes or ())) for m in self.model.scan()), key=lambda pair: pair[0].name)
+
+    def overview(self) -> builtins.list[ClinicOverview]:
+        """Every clinic at a glance, by name (one scan of the clinics table)."""
+        return sorted((_overview(m) for m in self.model.scan()), key=lambda o: (o.clinic.name, o.clinic.clinic_id))
+
+    def overview_of(self, clinic_id: str) -> ClinicOverview | None:
+        try:
+            return _overview(self.model.get(clinic_id, consistent_read=True))
+        except DoesNotExist:
+            return None
 
     def for_key(self, client_key: str) -> Clinic | None:
         """The enabled clinic that owns a live key, or None; the key itself is never stored.
@@ -114,7 +170,7 @@ class Clinics:
         """The clinic (enabled or not) for which this exact key is live, or None."""
         digest = key_hash(client_key)
         try:
-            owner = self.keys.get(digest)
+            owner = self.key_model.get(digest)
             clinic = self.model.get(owner.clinic_id)
         except DoesNotExist:
             return None
@@ -179,7 +235,33 @@ class Clinics:
         if digest is None:
             raise AdminError(f"that key is not a live key of clinic {clinic_id}")
         clinic.update(actions=[self.model.key_hashes.delete({digest})])
-        self.keys(digest).delete(condition=self.keys.clinic_id == clinic_id)
+        self.key_model(digest).delete(condition=self.key_model.clinic_id == clinic_id)
+
+    def keys(self, clinic_id: str) -> builtins.list[KeyInfo]:
+        """The clinic's live keys, oldest first, named by the start of their hash."""
+        digests = self._require(clinic_id).key_hashes or set()
+        found = {m.key_hash: int(m.created_at) for m in self.key_model.batch_get(builtins.list(digests))}
+        infos = [KeyInfo(digest[:KEY_ID_LENGTH], found.get(digest, 0)) for digest in digests]
+        return sorted(infos, key=lambda k: (k.created_at, k.key_id))
+
+    def revoke_key_id(self, clinic_id: str, key_id: str) -> None:
+        """Stop accepting the key whose hash starts with `key_id` (see `keys`); refuses the clinic's
+        last live key, which would lock its MIS out (disable the clinic for that)."""
+        digests = self._require(clinic_id).key_hashes or set()
+        matching = [d for d in digests if len(key_id) == KEY_ID_LENGTH and d.startswith(key_id.lower())]
+        if len(matching) != 1:
+            raise AdminError(f"no live key {key_id} of clinic {clinic_id}")
+        [digest] = matching
+        live = self.model.key_hashes
+        others = size(live) > 1  # type: ignore[no-untyped-call]
+        try:
+            self.model(clinic_id).update(actions=[live.delete({digest})], condition=live.contains(digest) & others)
+        except UpdateError as exc:
+            if _is_conditional_failure(exc):
+                message = f"key {key_id} is the last live key of clinic {clinic_id}; it cannot be revoked"
+                raise AdminError(message) from None
+            raise
+        self.key_model(digest).delete(condition=self.key_model.clinic_id == clinic_id)
 
     def has_orders(self, clinic_id: str) -> bool:
         """Whether the portal ever created an order for the clinic (its order counter moved)."""

@@ -104,32 +104,39 @@ class HoldDays:
         write_order: Callable[[TransactWrite], None],
         check: Check | None = None,
     ) -> None:
-        """Write an order (by `write_order`, first in the transaction) and move its hold, atomically.
+        """Write an order (by `write_order`, which may add items of its own without conditions) and move
+        its hold, atomically.
 
         `check` sees the other holds around the new one on every attempt and may raise to refuse.
         Raises OrderChanged if the order's own condition failed.
         """
+        keys = {h.key for h in (before, after) if h} | (
+            {(after.mis_resource_id, after.day - ONE_DAY)} if after else set()
+        )
+        days = {key: self._read_day(clinic_id, key) for key in keys}
         for _ in range(self.backend.retry.conflict_attempts):
-            keys = {h.key for h in (before, after) if h} | (
-                {(after.mis_resource_id, after.day - ONE_DAY)} if after else set()
-            )
-            days = {key: self._read_day(clinic_id, key) for key in keys}
             if after is not None and check is not None:
                 around = _intervals(days[(after.mis_resource_id, after.day - ONE_DAY)]) | _intervals(days[after.key])
                 around.pop(after.order_id, None)
                 check(around)
+            seen = {key: int(model.version or 0) for key, model in days.items()}  # before _write_day moves it
             try:
                 with TransactWrite(connection=self.backend.transactions()) as transaction:
                     write_order(transaction)
                     for key, model in days.items():
                         self._write_day(transaction, model, key, before, after)
             except TransactWriteError as exc:
-                reasons = exc.cancellation_reasons or []
-                if reasons and reasons[0] is not None and reasons[0].code == "ConditionalCheckFailed":
-                    raise OrderChanged() from None
                 if exc.cause_response_code != "TransactionCanceledException":
                     raise
-                continue  # a day changed under us
+                # PynamoDB sends the items grouped by kind, not in the order added, so which reason is the
+                # order's is not known: if a condition failed while every day is as read, it was the order's.
+                failed = any(
+                    r is not None and r.code == "ConditionalCheckFailed" for r in exc.cancellation_reasons or ()
+                )
+                days = {key: self._read_day(clinic_id, key) for key in keys}
+                if failed and all(int(days[key].version or 0) == version for key, version in seen.items()):
+                    raise OrderChanged() from None
+                continue  # a day changed under us, or another transaction held an item: again
             return
         raise busy()
 

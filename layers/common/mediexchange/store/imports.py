@@ -14,6 +14,7 @@ import gzip
 import json
 import secrets
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 
@@ -26,9 +27,10 @@ from pynamodb.transactions import TransactWrite
 from mediexchange.errors import ImportQueueFull
 from mediexchange.records import Lane
 from mediexchange.store.backend import Backend, busy, guarded
-from mediexchange.store.models import ClinicModel, ImportModel
+from mediexchange.store.models import ClinicModel, ImportModel, SeenAttribute, seen_attribute
 
 QUEUED, RUNNING, DONE, FAILED = "queued", "running", "done", "failed"
+OK, PARTIAL, ERROR = "ok", "partial", "error"  # how a finished import went
 RECENT = 20  # imports status.php lists
 MAX_QUEUED = 100  # imports of one lane waiting at once; more means the MIS is sending in a loop
 
@@ -48,6 +50,11 @@ class ImportEntry:
     background: bool  # its request handed it to the worker
     error_code: str | None
     result: bytes | None  # ImportResult XML
+    outcome: str | None  # once finished: ok | partial | error
+    errors: int  # records rejected (or the failure's issues)
+    warnings: int
+    size: int  # bytes of the document as received
+    sections: tuple[str, ...]  # the sections the document carried, by name
 
     @property
     def finished(self) -> bool:
@@ -83,6 +90,11 @@ def _entry(model: ImportModel) -> ImportEntry:
         bool(model.background),
         model.error_code,
         result,
+        model.outcome,
+        int(model.errors or 0),
+        int(model.warnings or 0),
+        int(model.size),
+        tuple(model.sections or ()),
     )
 
 
@@ -210,17 +222,40 @@ class ImportLog:
             if not _cancelled(exc):  # not held, or run out and taken: nothing of ours to give up
                 raise
 
-    def finish(self, ticket: Ticket, result: bytes, error_code: str | None = None) -> None:
+    def finish(
+        self,
+        ticket: Ticket,
+        result: bytes,
+        error_code: str | None = None,
+        *,
+        sections: Sequence[str] = (),
+        outcome: str | None = None,
+        errors: int = 0,
+        warnings: int = 0,
+    ) -> None:
         """Log how an import ended (done with its ImportResult, or failed with the error it answered) and
         take it out of its lane's queue, with the lease if this attempt holds it. A done import must have
-        held the lease to the end: if it ran out and passed on, the finish is refused (StoreUnavailable)."""
+        held the lease to the end: if it ran out and passed on, the finish is refused (StoreUnavailable).
+
+        The clinic item notes it, in the same write, as its last import and as the last import of each of
+        the `sections` it carried; `outcome` (ok | partial | error) defaults to what `error_code` says."""
         queue, lease, lease_expires = _lane(self.clinics, ticket.lane)
+        outcome = outcome or (ERROR if error_code else OK)
         log: list[Action] = [
             self.model.state.set(FAILED if error_code else DONE),
             self.model.error_code.set(error_code) if error_code else self.model.error_code.remove(),
             self.model.result.set(gzip.compress(result)),
+            self.model.outcome.set(outcome),
+            self.model.errors.set(errors),
+            self.model.warnings.set(warnings),
+            self.model.sections.set(list(sections)),
         ]
-        dequeue: list[Action] = [queue.delete({ticket.import_id})]
+        seen = SeenAttribute(at=int(time.time()), import_id=ticket.import_id, outcome=outcome)  # type: ignore[no-untyped-call]
+        noted = [getattr(self.clinics, seen_attribute(name)) for name in sections]
+        dequeue: list[Action] = [
+            queue.delete({ticket.import_id}),
+            *(attribute.set(seen) for attribute in (self.clinics.seen_import, *noted)),
+        ]
         held: Condition = self.clinics.clinic_id.exists()
         if error_code:  # a failure may come before the import's turn, so without the lease
             self._give_up_lease(ticket)
@@ -249,6 +284,6 @@ class ImportLog:
         except DoesNotExist:
             return None
 
-    def recent(self, clinic_id: str) -> list[ImportEntry]:
+    def recent(self, clinic_id: str, limit: int = RECENT) -> list[ImportEntry]:
         """The clinic's latest imports, newest first."""
-        return [_entry(m) for m in self.model.query(clinic_id, scan_index_forward=False, limit=RECENT)]
+        return [_entry(m) for m in self.model.query(clinic_id, scan_index_forward=False, limit=limit)]

@@ -9,6 +9,8 @@
 * Orders: patients' booking requests; the `by_last_changed` index serves the export window.
 * Holds: the time the orders of one resource hold on one day, the unit of booking concurrency.
 * Imports: every document a clinic sent, its state and its answer (status.php); raw documents in S3.
+* Sessions: the console's sessions and one-time sign-in links, keyed by the SHA-256 of their token.
+* History: what happened to an order (booked, changed by the MIS) and the clinic's export calls.
 
 The classes here name no table and no endpoint: `bind` makes subclasses for one store's settings,
 so two stores (a test's and the next test's) never share a table name or a connection.
@@ -24,18 +26,40 @@ from pynamodb.attributes import (
     BinaryAttribute,
     BooleanAttribute,
     JSONAttribute,
+    ListAttribute,
+    MapAttribute,
     NumberAttribute,
     TTLAttribute,
     UnicodeAttribute,
     UnicodeSetAttribute,
 )
-from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, KeysOnlyProjection
 from pynamodb.models import Model
 
 from mediexchange.config import Settings
+from mediexchange.protocol.sections import ORDERS, SYNCED
 from mediexchange.records import ORDER_FIELDS, Codec
 
 M = TypeVar("M", bound=Model)
+
+# The sections whose last import a clinic item keeps (the console's health per section).
+SEEN_SECTIONS: tuple[str, ...] = tuple(s.name for s in (*SYNCED, ORDERS))
+
+
+SEEN_PREFIX = "seen_"  # of the clinic item's attributes that note finished imports
+
+
+def seen_attribute(section: str) -> str:
+    """The clinic item's attribute for the last import carrying a section."""
+    return f"{SEEN_PREFIX}{section.lower()}"
+
+
+class SeenAttribute(MapAttribute[str, Any]):
+    """An import that finished: when (unix seconds), which, and how (ok | partial | error)."""
+
+    at = NumberAttribute()
+    import_id = UnicodeAttribute()
+    outcome = UnicodeAttribute()
 
 
 class ClinicModel(Model):
@@ -59,6 +83,10 @@ class ClinicModel(Model):
     export_names = UnicodeAttribute(null=True)
     stale_after_hours = NumberAttribute(null=True)
     appointments_synced_at = NumberAttribute(null=True)  # the last import carrying Appointments
+    # The last finished import of any lane, and one attribute per section for the last import carrying
+    # it: each lane writes only its own sections' attributes, so the two lanes never overwrite each other.
+    seen_import = SeenAttribute(null=True)
+    locals().update({seen_attribute(name): SeenAttribute(null=True) for name in SEEN_SECTIONS})
 
 
 class ClientKeyModel(Model):
@@ -105,6 +133,24 @@ class ByLastChangedIndex(GlobalSecondaryIndex["OrderModel"]):
     last_changed = NumberAttribute(range_key=True)
 
 
+class ByWaitingIndex(GlobalSecondaryIndex["OrderModel"]):
+    class Meta:
+        index_name = "by_waiting"
+        projection = KeysOnlyProjection()
+
+    clinic_id = UnicodeAttribute(hash_key=True)
+    waiting_since = NumberAttribute(range_key=True)
+
+
+class ByReceptionIndex(GlobalSecondaryIndex["OrderModel"]):
+    class Meta:
+        index_name = "by_reception"
+        projection = AllProjection()
+
+    clinic_id = UnicodeAttribute(hash_key=True)
+    reception = UnicodeAttribute(range_key=True)  # local ISO text: sorts by time
+
+
 def _order_attribute(codec: Codec, optional: bool) -> Attribute[Any]:
     """Numbers as numbers, dates and local times as ISO text; what may be left out (a patient's
     optional field, the service's own bookkeeping) has an empty default."""
@@ -120,7 +166,12 @@ class OrderModel(Model):
     order_id = NumberAttribute(range_key=True)
     last_changed = NumberAttribute()  # unix seconds; named here too for the index and the change condition
     expires_at = NumberAttribute(null=True)  # unix seconds: DynamoDB's TTL deletes the order after it
+    # Unix seconds since the order waits for the MIS's decision (status RECEIVED); absent once decided,
+    # so by_waiting holds only the waiting orders.
+    waiting_since = NumberAttribute(null=True)
     by_last_changed = ByLastChangedIndex()
+    by_waiting = ByWaitingIndex()
+    by_reception = ByReceptionIndex()
     locals().update(
         {
             name: _order_attribute(field.codec, field.patient is not None or not field.exported)
@@ -157,6 +208,46 @@ class ImportModel(Model):
     size = NumberAttribute()
     result = BinaryAttribute(null=True, legacy_encoding=False)
     expires = TTLAttribute()  # DynamoDB removes the entry when its raw document expires
+    # Once finished: ok | partial (records rejected) | error, the answer's counts, the sections it carried.
+    outcome = UnicodeAttribute(null=True)
+    errors = NumberAttribute(null=True)
+    warnings = NumberAttribute(null=True)
+    sections = ListAttribute[str](null=True)  # section names, in document order
+
+
+class SessionModel(Model):
+    """A console session or a one-time sign-in link; the token itself is never stored."""
+
+    token_hash = UnicodeAttribute(hash_key=True)  # SHA-256 hex of the token
+    kind = UnicodeAttribute()  # session | sign_in_link
+    role = UnicodeAttribute(null=True)  # operator | integrator (sessions)
+    who = UnicodeAttribute(null=True)  # the operator's user name, or clinic:<id>
+    clinic_id = UnicodeAttribute(null=True)  # an integrator's clinic
+    csrf = UnicodeAttribute(null=True)
+    created_at = NumberAttribute()
+    expires_at = NumberAttribute()  # unix seconds: DynamoDB's TTL deletes it after, reads refuse it from then
+
+
+class HistoryModel(Model):
+    """One event of an order (pk clinic#order) or one export call of a clinic (pk clinic#exports)."""
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)  # unix ms, 13 digits, then # and 4 random hex: sorts by time
+    expires_at = NumberAttribute()  # unix seconds: DynamoDB's TTL deletes it after
+    # An order event: what happened, whose doing, the order as it was after it.
+    kind = UnicodeAttribute(null=True)  # booked | changed
+    by = UnicodeAttribute(null=True)  # portal | mis
+    status = NumberAttribute(null=True)
+    reception = UnicodeAttribute(null=True)  # local ISO text, as the order keeps it
+    duration = NumberAttribute(null=True)
+    resource_name = UnicodeAttribute(null=True)
+    mw_resource_id = NumberAttribute(null=True)
+    last_changed = NumberAttribute(null=True)  # the version the event made: what an export window covers
+    import_id = UnicodeAttribute(null=True)  # the import that carried an MIS change
+    # An export call: its window (end absent: open) and how many orders it answered with.
+    start = NumberAttribute(null=True)
+    end = NumberAttribute(null=True)
+    answered = NumberAttribute(null=True)  # orders in the answer
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,9 +261,21 @@ class Tables:
     orders: type[OrderModel]
     holds: type[HoldDayModel]
     imports: type[ImportModel]
+    sessions: type[SessionModel]
+    history: type[HistoryModel]
 
     def all(self) -> tuple[type[Model], ...]:
-        return (self.clinics, self.client_keys, self.records, self.identities, self.orders, self.holds, self.imports)
+        return (
+            self.clinics,
+            self.client_keys,
+            self.records,
+            self.identities,
+            self.orders,
+            self.holds,
+            self.imports,
+            self.sessions,
+            self.history,
+        )
 
 
 def bind(settings: Settings, single_call_attempts: int) -> Tables:
@@ -203,6 +306,8 @@ def bind(settings: Settings, single_call_attempts: int) -> Tables:
         orders=bound(OrderModel, settings.orders_table),
         holds=bound(HoldDayModel, settings.holds_table),
         imports=bound(ImportModel, settings.imports_table),
+        sessions=bound(SessionModel, settings.sessions_table),
+        history=bound(HistoryModel, settings.history_table),
     )
 
 

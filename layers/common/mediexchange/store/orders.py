@@ -1,21 +1,25 @@
-"""Orders: reading them, booking and changing them together with the time they hold, the export window."""
+"""Orders: reading them, booking and changing them together with the time they hold and their history,
+the export window, the orders waiting for the MIS, the orders of some days."""
 
 from __future__ import annotations
 
 import datetime as dt
+import time
 from collections.abc import Iterable, Sequence
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from pynamodb.exceptions import DoesNotExist, UpdateError
+from pynamodb.exceptions import DoesNotExist
+from pynamodb.expressions.update import Action
 from pynamodb.transactions import TransactWrite
 
 from mediexchange.records import ORDER_FIELDS, Codec, Order, OrderStatus
 from mediexchange.slots import Interval, local_interval
 from mediexchange.store.backend import Backend, guarded
 from mediexchange.store.batch import put_request, write_all
+from mediexchange.store.history import BOOKED, CHANGED, MIS, PORTAL, History
 from mediexchange.store.holds import Check, HoldDays, OrderChanged, hold_of
-from mediexchange.store.models import OrderModel
+from mediexchange.store.models import ByReceptionIndex, OrderModel
 from mediexchange.timeutil import from_local_text, local_text
 
 STORED = tuple((name, f.codec) for name, f in ORDER_FIELDS if f.stored and name != "id")
@@ -50,6 +54,7 @@ class Orders:
         self.backend = backend
         self.model: type[OrderModel] = backend.tables.orders
         self.holds = HoldDays(backend)
+        self.history = History(backend)
 
     def _to_order(self, model: OrderModel) -> Order:
         values = {name: _loaded(codec, getattr(model, name)) for name, codec in STORED}
@@ -57,7 +62,9 @@ class Orders:
 
     def _to_model(self, clinic_id: str, order: Order, tz: ZoneInfo) -> OrderModel:
         values = {name: _stored(codec, getattr(order, name)) for name, codec in STORED}
-        return self.model(clinic_id, order.id, expires_at=self._expiry(order, tz), **values)
+        # A received order waits for the MIS's decision from the time it was written (see `change`).
+        waiting = order.last_changed if order.status is OrderStatus.RECEIVED else None
+        return self.model(clinic_id, order.id, expires_at=self._expiry(order, tz), waiting_since=waiting, **values)
 
     def _expiry(self, order: Order, tz: ZoneInfo) -> int:
         """When the order may go: `order_retention_days` after its visit or its last change, the later."""
@@ -79,29 +86,46 @@ class Orders:
         may raise to refuse (of concurrent bookings of one slot, exactly one commits)."""
         model = self._to_model(clinic_id, order, tz)
         new = self.model.order_id.does_not_exist()
-        self.holds.commit(clinic_id, None, hold_of(order, tz), lambda t: t.save(model, condition=new), check)
+        event = self.history.order_event(clinic_id, order, BOOKED, PORTAL, time.time(), int(model.expires_at))
 
-    def change(self, clinic_id: str, before: Order, after: Order, tz: ZoneInfo, check: Check | None = None) -> bool:
-        """Write an MIS change, moving or freeing the time the order holds, unless the order changed
-        since `before` was read (then False)."""
+        def write(transaction: TransactWrite) -> None:
+            transaction.save(model, condition=new)
+            transaction.save(event)
+
+        self.holds.commit(clinic_id, None, hold_of(order, tz), write, check)
+
+    def change(
+        self,
+        clinic_id: str,
+        before: Order,
+        after: Order,
+        tz: ZoneInfo,
+        check: Check | None = None,
+        import_id: str | None = None,
+    ) -> bool:
+        """Write an MIS change (carried by `import_id`), moving or freeing the time the order holds,
+        unless the order changed since `before` was read (then False)."""
         model = self._to_model(clinic_id, after, tz)
         changed = (*MIS_CHANGED, "expires_at")
-        actions = [getattr(self.model, name).set(getattr(model, name)) for name in changed]
+        actions: list[Action] = [getattr(self.model, name).set(getattr(model, name)) for name in changed]
+        # It waits from its booking until the MIS decides (and anew if the MIS makes it received again).
+        if after.status is not OrderStatus.RECEIVED:
+            actions.append(self.model.waiting_since.remove())
+        elif before.status is not OrderStatus.RECEIVED:
+            actions.append(self.model.waiting_since.set(after.last_changed))
         unchanged = self.model.last_changed == before.last_changed
+        event = self.history.order_event(clinic_id, after, CHANGED, MIS, time.time(), int(model.expires_at), import_id)
+
+        def update(transaction: TransactWrite) -> None:
+            transaction.update(model, actions=actions, condition=unchanged)
+            transaction.save(event)
+
         old, new = hold_of(before, tz), hold_of(after, tz)
         try:
-            if old == new:
-                model.update(actions=actions, condition=unchanged)
+            if old == new:  # the time held stays: the order and its event alone, nothing to check around
+                self.holds.commit(clinic_id, None, None, update)
             else:
-
-                def update(transaction: TransactWrite) -> None:
-                    transaction.update(model, actions=actions, condition=unchanged)
-
                 self.holds.commit(clinic_id, old, new, update, check)
-        except UpdateError as exc:
-            if exc.cause_response_code == "ConditionalCheckFailedException":
-                return False
-            raise
         except OrderChanged:
             return False
         return True
@@ -112,6 +136,31 @@ class Orders:
         condition = last_changed >= start if end is None else last_changed.between(start, end)
         found = [self._to_order(m) for m in self.model.by_last_changed.query(clinic_id, condition)]
         return sorted(found, key=lambda order: (order.last_changed, order.id))
+
+    def waiting(self, clinic_id: str) -> tuple[int, int | None]:
+        """How many of the clinic's orders wait for the MIS's decision, and since when the oldest has
+        (unix seconds); from the sparse index, reading its keys only, every page."""
+        pages = self.backend.dynamodb.get_paginator("query").paginate(
+            TableName=self.backend.settings.orders_table,
+            IndexName=self.model.by_waiting.Meta.index_name,
+            KeyConditionExpression="clinic_id = :clinic",
+            ExpressionAttributeValues={":clinic": {"S": clinic_id}},
+            ProjectionExpression="waiting_since",
+        )
+        count, oldest = 0, None
+        for page in pages:
+            items = page["Items"]
+            if items and oldest is None:
+                oldest = int(items[0]["waiting_since"]["N"])  # the index sorts by it
+            count += len(items)
+        return count, oldest
+
+    def on_days(self, clinic_id: str, first: dt.date, last: dt.date) -> list[Order]:
+        """The clinic's orders whose visit starts on the local days first..last, by start then id."""
+        # Local ISO text: every time of `last` sorts below the bare date of the day after.
+        days = ByReceptionIndex.reception.between(first.isoformat(), (last + dt.timedelta(days=1)).isoformat())
+        found = [self._to_order(m) for m in self.model.by_reception.query(clinic_id, days)]
+        return sorted(found, key=lambda order: (order.reception, order.id))
 
     def held(self, clinic_id: str, mis_resource_id: int, first_day: dt.date, last_day: dt.date) -> dict[int, Interval]:
         """{order id: interval} of the time orders hold on a resource around the days; strongly consistent."""
