@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import inspect
 import threading
+import weakref
 from typing import Any
 
 from moto.dynamodb.models.dynamo_type import DynamoType
@@ -27,8 +28,9 @@ def _partition_items(self: Table) -> list[Any]:
     wanted = getattr(_partition, "key", None)
     if wanted is None or wanted[0] is not self or not self.range_key_attr:
         return _all_items(self)
-    _, hash_key, past = wanted
-    items = self.items.get(hash_key, {}).values()
+    _, hash_key, past, other = wanted
+    # The partition: of the table, or of an index whose partition key is another attribute (by_resource).
+    items = self.items.get(hash_key, {}).values() if other is None else _grouped(self, other).get(hash_key, ())
     if past is None:  # a base-table query: the partition, in range key order as moto's own
         return sorted(items, key=lambda item: item.range_key)
     # An index query: what moto's page needs of the partition. The index's items (those with its range
@@ -62,22 +64,54 @@ def _partition_items(self: Table) -> list[Any]:
 
 
 def _index_keys(self: Table, index_name: str) -> tuple[str, str] | None:
-    """An index's hash and range attribute, if it has one of each and its hash is the table's."""
+    """An index's hash and range attribute, if it has one of each."""
     for index in self.all_indexes():
         if index.name == index_name:
             hashes = [k["AttributeName"] for k in index.schema if k["KeyType"] == "HASH"]
             ranges = [k["AttributeName"] for k in index.schema if k["KeyType"] == "RANGE"]
-            if hashes == [self.hash_key_attr] and len(ranges) == 1:
+            if len(hashes) == 1 and len(ranges) == 1:
                 return hashes[0], ranges[0]
     return None
+
+
+# An index whose partition key is not the table's (the records' by_resource, rk = clinic#resource): moto
+# sorts the whole table for each of its queries (5-15 s with the big clinic's 115,000 records; the board
+# asks for 25 resources at once). Its items are grouped by that key once per version of the table (every
+# put, delete, update or transaction makes a new one), so between writes a query finds its partition by a
+# dict lookup; moto's own query code still runs on those items.
+_versions: weakref.WeakKeyDictionary[Table, int] = weakref.WeakKeyDictionary()
+_groups: weakref.WeakKeyDictionary[Table, tuple[int, str, dict[Any, list[Any]]]] = weakref.WeakKeyDictionary()
+_grouping = threading.Lock()
+
+
+def _changed(table: Table) -> None:
+    with _grouping:
+        _versions[table] = _versions.get(table, 0) + 1
+
+
+def _grouped(table: Table, attribute: str) -> dict[Any, list[Any]]:
+    with _grouping:
+        version = _versions.get(table, 0)
+        cached = _groups.get(table)
+        if cached is not None and cached[:2] == (version, attribute):
+            return cached[2]
+        groups: dict[Any, list[Any]] = {}
+        for partition in list(table.items.values()):
+            for item in list(partition.values()) if isinstance(partition, dict) else [partition]:
+                value = item.attrs.get(attribute)
+                if value is not None:
+                    groups.setdefault(value, []).append(item)
+        _groups[table] = (version, attribute, groups)
+        return groups
 
 
 def _partition_query(self: Table, *args: Any, **kwargs: Any) -> Any:
     call = _signature.bind(self, *args, **kwargs)
     hash_key, index_name = call.arguments.get("hash_key"), call.arguments.get("index_name")
-    past = None
+    past, other = None, None
     if index_name is not None:
-        # An index partitioned as the table is (the orders' by_last_changed) is narrowed the same way.
+        # An index partitioned as the table is (the orders' by_last_changed) is narrowed the same way;
+        # one partitioned by another attribute is narrowed to its items with that value.
         keys = _index_keys(self, index_name)
         if keys is None:
             return _query(self, *args, **kwargs)
@@ -88,18 +122,35 @@ def _partition_query(self: Table, *args: Any, **kwargs: Any) -> Any:
         comparison, bounds = call.arguments.get("range_comparison"), call.arguments.get("range_objs")
         forward = call.arguments.get("scan_index_forward", True)
         past = (keys[1], comparison, bounds, DynamoType(start) if start else None, forward)
+        other = keys[0] if keys[0] != self.hash_key_attr else None
     if hash_key is None:
         return _query(self, *args, **kwargs)
-    _partition.key = (self, hash_key, past)
+    _partition.key = (self, hash_key, past, other)
     try:
         return _query(self, *args, **kwargs)
     finally:
         _partition.key = None
 
 
+_put_item, _delete_item = Table.put_item, Table.delete_item
+
+
+def _counted_put(self: Table, *args: Any, **kwargs: Any) -> Any:
+    _changed(self)
+    return _put_item(self, *args, **kwargs)
+
+
+def _counted_delete(self: Table, *args: Any, **kwargs: Any) -> Any:
+    _changed(self)
+    return _delete_item(self, *args, **kwargs)
+
+
 def install() -> None:
     Table.query = _partition_query  # type: ignore[method-assign]
     Table.all_items = _partition_items  # type: ignore[method-assign]
+    Table.put_item = _counted_put  # type: ignore[method-assign]
+    Table.delete_item = _counted_delete  # type: ignore[method-assign]
+    install_counted_updates()
     install_lean_transactions()
     install_plain_query_answers()
 
@@ -141,6 +192,7 @@ def _lean_transact(self: Any, transact_items: list[dict[str, Any]]) -> None:
         operation = next(iter(entry.values()))
         table = self.tables.get(operation.get("TableName"))
         if table is not None:
+            _changed(table)
             hash_key, range_key = _item_key(table, operation)
             current = table.get_item(hash_key, range_key)
             saved.append((table, hash_key, range_key, _copy.deepcopy(current)))
@@ -187,3 +239,17 @@ def _plain_query(self: DynamoHandler) -> Any:
 
 def install_plain_query_answers() -> None:
     DynamoHandler.query = _plain_query  # type: ignore[method-assign]
+
+
+# An update changes an item in place (the index's partition key among its attributes, maybe).
+
+_update_item = _dynamodb.DynamoDBBackend.update_item
+
+
+def _counted_update(self: Any, table_name: str, *args: Any, **kwargs: Any) -> Any:
+    _changed(self.get_table(table_name))
+    return _update_item(self, table_name, *args, **kwargs)
+
+
+def install_counted_updates() -> None:
+    _dynamodb.DynamoDBBackend.update_item = _counted_update  # type: ignore[method-assign]
