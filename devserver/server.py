@@ -9,10 +9,12 @@ event or an answer over Lambda's 6 MB, a function past its timeout or API Gatewa
 from __future__ import annotations
 
 import base64
+import fnmatch
 import importlib
 import json
 import logging
 import os
+import re
 import secrets
 import socket
 import sys
@@ -141,18 +143,36 @@ class LocalApi:
         print(f"{request.method} {request.path} {response.status_code} {elapsed:.0f} ms", file=sys.stderr, flush=True)
         return response(environ, start_response)
 
+    def route_for(self, method: str, path: str) -> tuple[template.Route, dict[str, str]] | None:
+        """The route API Gateway takes: the most specific resource matching the path (a trailing slash
+        ignored), then its method; None for a path, or a method of its resource, the API has no route for."""
+        wanted = path[:-1] if len(path) > 1 and path.endswith("/") else path
+        matching = [(route, match) for route in self.routes if (match := route.pattern.match(wanted))]
+        if not matching:
+            return None
+        best = min(route.specificity for route, _ in matching)
+        for route, match in matching:
+            if route.specificity == best and route.method == method:
+                return route, match.groupdict()
+        return None
+
     def respond(self, request: Request) -> Response:
-        for route in self.routes:
-            match = route.pattern.match(request.path)
-            if match and route.method == request.method:
-                break
-        else:
+        found = self.route_for(request.method, request.path)
+        if found is None:
             # What API Gateway answers for a path or method it has no route for.
             return _json_response(403, "Missing Authentication Token")
+        route, path_parameters = found
         if route.api_key_required and not secrets.compare_digest(
             request.headers.get("x-api-key", ""), self.portal_api_key
         ):
             return _json_response(403, "Forbidden")
+        authorized: dict[str, Any] | None = None
+        if route.authorizer:
+            decision = self.authorize(request, route, path_parameters)
+            if isinstance(decision, Response):
+                _discard(request)  # a form posted without a session: its answer goes to a browser still sending
+                return decision
+            authorized = decision
         declared = request.content_length or 0
         # Read no further than the limit; a body without Content-Length (chunked) is counted as it comes.
         sent = b"" if declared > API_BODY_BYTES else request.stream.read(API_BODY_BYTES + 1)
@@ -160,7 +180,10 @@ class LocalApi:
             _discard(request)
             return Response(f"HTTP content length exceeded {API_BODY_BYTES} bytes.", 413, mimetype="text/plain")
         request_id = str(uuid.uuid4())
-        event = json.dumps(proxy_event(request, route, match.groupdict(), request_id, sent)).encode()
+        proxied = proxy_event(request, route, path_parameters, request_id, sent)
+        if authorized is not None:
+            proxied["requestContext"]["authorizer"] = authorized
+        event = json.dumps(proxied).encode()
         if len(event) > LAMBDA_REQUEST_BYTES:
             return _integration_error(413, "Request Too Long", "BadRequestException")
         limit = template.function_timeout(route.module)
@@ -190,6 +213,98 @@ class LocalApi:
             response.headers[name] = value
         return response
 
+    def authorize(
+        self, request: Request, route: template.Route, path_parameters: dict[str, str]
+    ) -> dict[str, Any] | Response:
+        """Play API Gateway's Lambda REQUEST authorizer (no result cache): without every identity header,
+        UNAUTHORIZED at once; else the function's policy decides: Allow gives the request its context (and
+        principalId) as requestContext.authorizer, anything else is ACCESS_DENIED; a failing authorizer is
+        a 500. Both refusals are the template's gateway responses, where it customises them."""
+        authorizer = template.authorizers()[str(route.authorizer)]
+        if not all(request.headers.get(name) for name in authorizer.identity_headers):
+            return gateway_response("UNAUTHORIZED")
+        event = authorizer_event(request, route, path_parameters)
+        started = time.monotonic()
+        try:
+            handler = getattr(importlib.import_module(authorizer.module), authorizer.handler)
+            lambda_context = LambdaContext(authorizer.module, str(uuid.uuid4()), started + 10)
+            answer = handler(json.loads(json.dumps(event)), lambda_context)
+        except Exception as exc:
+            if str(exc) == "Unauthorized":  # what a Lambda authorizer raises to have API Gateway answer 401
+                return gateway_response("UNAUTHORIZED")
+            traceback.print_exc(file=sys.stderr)
+            # API Gateway's answer when the authorizer fails: 500 with a null message.
+            failed = Response('{"message":null}', 500, content_type="application/json")
+            failed.headers["x-amzn-ErrorType"] = "AuthorizerConfigurationException"
+            return failed
+        if not isinstance(answer, dict) or not allows(answer.get("policyDocument"), event["methodArn"]):
+            return gateway_response("ACCESS_DENIED")
+        context = {str(k): v for k, v in (answer.get("context") or {}).items()}
+        latency = int((time.monotonic() - started) * 1000)
+        return {**context, "principalId": str(answer.get("principalId", "")), "integrationLatency": latency}
+
+
+# API Gateway's own answers where the template does not customise them.
+DEFAULT_GATEWAY_RESPONSES = {
+    "UNAUTHORIZED": (401, '{"message":"Unauthorized"}'),
+    "ACCESS_DENIED": (403, '{"Message":"User is not authorized to access this resource with an explicit deny"}'),
+}
+
+
+def gateway_response(kind: str) -> Response:
+    """API Gateway's answer of this kind, with the template's status and headers where it sets them. The
+    local server serves the stage at its root (as the custom domain does), so a Location the template
+    writes for the execute-api URL (/live/...) loses its stage here."""
+    status, body = DEFAULT_GATEWAY_RESPONSES[kind]
+    response = Response(body, status, content_type="application/json")
+    custom = template.gateway_responses().get(kind)
+    if custom is not None:
+        response.status_code = custom.status
+        for name, value in custom.headers.items():
+            stage = f"/{STAGE}/"
+            response.headers[name] = (
+                value[len(stage) - 1 :] if name == "Location" and value.startswith(stage) else value
+            )
+    return response
+
+
+def allows(policy: Any, method_arn: str) -> bool:
+    """Whether an IAM policy document allows execute-api:Invoke on `method_arn`: an Allow matches and no
+    Deny does (`*` and `?` as IAM reads them)."""
+    if not isinstance(policy, dict):
+        return False
+    statements = policy.get("Statement") or []
+    allowed = False
+    for statement in statements if isinstance(statements, list) else [statements]:
+        actions = statement.get("Action", [])
+        resources = statement.get("Resource", [])
+        actions = [actions] if isinstance(actions, str) else actions
+        resources = [resources] if isinstance(resources, str) else resources
+        if not any(fnmatch.fnmatchcase("execute-api:Invoke", a) for a in actions):
+            continue
+        if any(_arn_matches(r, method_arn) for r in resources):
+            if statement.get("Effect") == "Deny":
+                return False
+            allowed = allowed or statement.get("Effect") == "Allow"
+    return allowed
+
+
+def _arn_matches(pattern: str, arn: str) -> bool:
+    return re.fullmatch(".*".join(".".join(map(re.escape, p.split("?"))) for p in pattern.split("*")), arn) is not None
+
+
+AUTHORIZER_EVENT_KEYS = (
+    "resource", "path", "httpMethod", "headers", "multiValueHeaders", "queryStringParameters",
+    "multiValueQueryStringParameters", "pathParameters", "stageVariables", "requestContext",
+)  # fmt: skip
+
+
+def authorizer_event(request: Request, route: template.Route, path_parameters: dict[str, str]) -> dict[str, Any]:
+    """The event API Gateway sends a REQUEST authorizer: the request's parts and the method's ARN."""
+    proxy = proxy_event(request, route, path_parameters, str(uuid.uuid4()), b"")
+    method_arn = f"arn:aws:execute-api:eu-central-1:000000000000:local/{STAGE}/{request.method}{request.path}"
+    return {"type": "REQUEST", "methodArn": method_arn, **{key: proxy[key] for key in AUTHORIZER_EVENT_KEYS}}
+
 
 def _discard(request: Request) -> None:
     """Read what is left of a refused body, keeping none of it: the client, still sending, gets the answer
@@ -215,7 +330,8 @@ def proxy_event(
         "requestContext": {
             "resourcePath": route.path,
             "httpMethod": request.method,
-            "path": f"/{STAGE}{request.path}",
+            # The stage at the root, as behind the custom domain: the path as the browser sent it.
+            "path": request.path,
             "stage": STAGE,
             "requestId": request_id,
             "accountId": "000000000000",
@@ -346,6 +462,14 @@ def consume_queue(stop: threading.Event) -> None:
             print(f"SQS {consumer.module} {(time.monotonic() - started) * 1000:.0f} ms", file=sys.stderr, flush=True)
 
 
+def console_link(base_url: str) -> str:
+    """A fresh one-time operator sign-in URL of the console (`mediexchange console link` makes more)."""
+    from mediexchange.console.auth import one_time_url
+    from mediexchange.store import Store
+
+    return one_time_url(Store(local_settings()), base_url)
+
+
 def main() -> None:
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto's and our own access lines; we print ours
     port = int(os.environ.get("PORT") or 3000)
@@ -358,6 +482,7 @@ def main() -> None:
     print(f"MediExchange API on http://127.0.0.1:{port}", flush=True)
     print(f"DYNAMODB_ENDPOINT_URL={endpoint_url}", flush=True)
     print(f"PORTAL_API_KEY={portal_api_key}", flush=True)
+    print(f"CONSOLE_URL={console_link(f'http://127.0.0.1:{port}')}", flush=True)
     try:
         server.serve_forever()
     except KeyboardInterrupt:

@@ -49,16 +49,23 @@ def resolved(value: Any, resource_names: dict[str, str] | None = None) -> Any:
     to a parameter (its default), a !FindInMap read; anything else as written."""
     if isinstance(value, dict) and "Ref" in value:
         ref = value["Ref"]
-        return (resource_names or {}).get(ref) or template()["Parameters"][ref]["Default"]
+        names = resource_names or {}
+        return names[ref] if ref in names else template()["Parameters"][ref]["Default"]
     if isinstance(value, dict) and "Fn::FindInMap" in value:
         return find_in_map(*value["Fn::FindInMap"])
     return value
 
 
 def environment(resource_names: dict[str, str]) -> dict[str, str]:
-    """The functions' environment as the template sets it, with resources named by `resource_names`."""
+    """The functions' environment as the template sets it, with resources named by `resource_names`; a
+    resource not named there (the console's Cognito user pool, which has no local stand-in) is ""."""
     variables = template()["Globals"]["Function"]["Environment"]["Variables"]
-    return {name: str(resolved(value, resource_names)) for name, value in variables.items()}
+    unmade = {
+        name: ""
+        for name in template()["Resources"]
+        if name not in resource_names and name not in template().get("Parameters", {})
+    }
+    return {name: str(resolved(value, {**unmade, **resource_names})) for name, value in variables.items()}
 
 
 def find_in_map(mapping: str, key: str, attribute: str) -> Any:
@@ -96,10 +103,19 @@ class Route:
     module: str  # e.g. functions.mis_import.app
     handler: str
     api_key_required: bool
+    authorizer: str | None = None  # the name of the API's Lambda authorizer guarding the route
 
     @property
     def pattern(self) -> re.Pattern[str]:
-        return re.compile("^" + re.sub(r"\\\{(\w+)\\\}", r"(?P<\1>[^/]+)", re.escape(self.path)) + "$")
+        """`{name}` takes one path segment, a greedy `{name+}` (last) the rest of the path."""
+        pattern = re.sub(r"\\\{(\w+)\\\+\\\}", r"(?P<\1>.+)", re.escape(self.path))
+        return re.compile("^" + re.sub(r"\\\{(\w+)\\\}", r"(?P<\1>[^/]+)", pattern) + "$")
+
+    @property
+    def specificity(self) -> tuple[int, ...]:
+        """API Gateway's preference among routes matching a path, lowest first: segment by segment, a
+        literal before a `{parameter}`, a `{parameter}` before a greedy `{proxy+}`."""
+        return tuple(2 if part.endswith("+}") else 1 if part.startswith("{") else 0 for part in self.path.split("/"))
 
 
 @dataclass(frozen=True)
@@ -148,6 +164,78 @@ def routes() -> list[Route]:
             if event["Type"] != "Api":
                 continue
             spec = event["Properties"]
-            key_required = bool(spec.get("Auth", {}).get("ApiKeyRequired", False))
-            found.append(Route(spec["Method"].upper(), spec["Path"], module, handler, key_required))
+            auth = spec.get("Auth", {})
+            key_required = bool(auth.get("ApiKeyRequired", False))
+            authorizer = auth.get("Authorizer") if auth.get("Authorizer") not in (None, "NONE") else None
+            found.append(Route(spec["Method"].upper(), spec["Path"], module, handler, key_required, authorizer))
     return found
+
+
+@dataclass(frozen=True)
+class Authorizer:
+    """A Lambda REQUEST authorizer of the API: the function and the headers it takes as identity."""
+
+    module: str
+    handler: str
+    identity_headers: tuple[str, ...]
+
+
+def _api() -> dict[str, Any]:
+    [api] = resources("AWS::Serverless::Api").values()
+    return dict(api["Properties"])
+
+
+def authorizers() -> dict[str, Authorizer]:
+    functions = resources("AWS::Serverless::Function")
+    found = {}
+    for name, spec in _api().get("Auth", {}).get("Authorizers", {}).items():
+        function = functions[spec["FunctionArn"]["Fn::GetAtt"].split(".")[0]]["Properties"]
+        headers = tuple(spec.get("Identity", {}).get("Headers", ()))
+        found[name] = Authorizer(*_code(function), headers)
+    return found
+
+
+@dataclass(frozen=True)
+class GatewayResponse:
+    status: int
+    headers: dict[str, str]
+
+
+def gateway_responses() -> dict[str, GatewayResponse]:
+    """The API's customised gateway responses (UNAUTHORIZED, ACCESS_DENIED, ...) as deployed with the
+    parameters' defaults: their status and static header values (unquoted)."""
+    found = {}
+    for kind, spec in _api().get("GatewayResponses", {}).items():
+        headers = spec.get("ResponseParameters", {}).get("Headers", {})
+        values = {name: str(evaluated(value)).strip("'") for name, value in headers.items()}
+        found[kind] = GatewayResponse(int(spec["StatusCode"]), values)
+    return found
+
+
+def condition(name: str) -> bool:
+    """A condition of the template as it holds with the parameters' defaults."""
+    return bool(evaluated(template()["Conditions"][name]))
+
+
+def evaluated(value: Any) -> Any:
+    """A template value with the parameters' defaults: !Ref to a parameter, !If, !Equals, !Not, !And, !Or,
+    Condition; anything else (a resource's !Ref, !Sub, ...) as written."""
+    if not isinstance(value, dict) or len(value) != 1:
+        return value
+    [(function, argument)] = value.items()
+    if function == "Ref" and argument in template().get("Parameters", {}):
+        return template()["Parameters"][argument].get("Default")
+    if function == "Condition":
+        return condition(argument)
+    if function == "Fn::If":
+        chosen, when_true, when_false = argument
+        return evaluated(when_true if condition(chosen) else when_false)
+    if function == "Fn::Equals":
+        return evaluated(argument[0]) == evaluated(argument[1])
+    if function == "Fn::Not":
+        return not evaluated(argument[0])
+    if function == "Fn::And":
+        return all(evaluated(each) for each in argument)
+    if function == "Fn::Or":
+        return any(evaluated(each) for each in argument)
+    return value

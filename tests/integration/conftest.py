@@ -28,6 +28,7 @@ class LocalServer:
     url: str
     dynamodb_url: str
     portal_api_key: str
+    console_url: str = ""  # the one-time operator sign-in link the server printed
 
     def cli(self, *args: str, env: dict[str, str] | None = None) -> list[str]:
         """Run the `mediexchange` command installed beside this interpreter, against the local store."""
@@ -73,16 +74,17 @@ def local_server(**settings: str) -> Iterator[LocalServer]:
     printed: dict[str, str] = {}
     deadline = time.monotonic() + 60
     assert process.stdout is not None
-    while len(printed) < 2 and time.monotonic() < deadline:
+    while len(printed) < 3 and time.monotonic() < deadline:
         line = process.stdout.readline()
         if not line:
             break
         name, _, value = line.strip().partition("=")
-        if name in ("DYNAMODB_ENDPOINT_URL", "PORTAL_API_KEY"):
+        if name in ("DYNAMODB_ENDPOINT_URL", "PORTAL_API_KEY", "CONSOLE_URL"):
             printed[name] = value
     try:
-        assert len(printed) == 2, "the local server did not print its two lines"
-        yield LocalServer(f"http://127.0.0.1:{port}", printed["DYNAMODB_ENDPOINT_URL"], printed["PORTAL_API_KEY"])
+        assert len(printed) == 3, "the local server did not print its three lines"
+        url, store, key = f"http://127.0.0.1:{port}", printed["DYNAMODB_ENDPOINT_URL"], printed["PORTAL_API_KEY"]
+        yield LocalServer(url, store, key, printed["CONSOLE_URL"])
     finally:
         process.terminate()
         process.wait(timeout=10)

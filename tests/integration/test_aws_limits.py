@@ -270,6 +270,7 @@ def test_the_template_gives_every_function_its_timeout() -> None:
         "functions.mis_export.app",
         "functions.mis_status.app",
         "functions.portal.app",
+        "functions.console.app",
     }
     assert all(0 < seconds < devserver.INTEGRATION_TIMEOUT_SECONDS for seconds in timeouts.values()), timeouts
 

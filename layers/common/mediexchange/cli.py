@@ -53,6 +53,12 @@ def _parser() -> argparse.ArgumentParser:
     settings.add_argument(
         "--stale-after", metavar="HOURS", help="no Appointments for longer than this and the clinic offers no slots"
     )
+    console = commands.add_parser("console", help="the web console")
+    console_verbs = console.add_subparsers(dest="verb", required=True)
+    link = console_verbs.add_parser(
+        "link", help="print a fresh one-time operator sign-in URL (where no Cognito user pool is configured)"
+    )
+    link.add_argument("--base-url", default="http://127.0.0.1:3000", help="the API's URL (default: make run's)")
     return parser
 
 
@@ -92,6 +98,11 @@ def set_clinic(store: Store, args: argparse.Namespace) -> None:
 
 
 def run(store: Store, args: argparse.Namespace) -> None:
+    if args.noun == "console":
+        from mediexchange.console.auth import one_time_url
+
+        print(one_time_url(store, args.base_url))
+        return
     clinics = store.clinics
     if args.verb == "create":
         client_key = (args.client_key or "").strip() or new_client_key()
