@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 from urllib.request import Request, urlopen
 
-from bench import cost, parse
+from bench import console, cost, parse
 from bench.generate import BIG, TYPICAL, Clinic, diff_document, document
 from bench.units import Cost, Units, item_size
 
@@ -370,6 +370,8 @@ def clinic_figures(store: Store, clinic: Clinic, work: Path) -> None:
     )
     if window is not None:
         export_figures(store, key, made.clinic_id, window)
+    if clinic is BIG:  # the console's pages (bench.console), last: it imports the document again
+        console.figures(store, made.clinic_id, key, console.row_with(row))
 
 
 SLOTS_RESOURCE = 7  # the MIS id of the resource whose slots are asked for (it has seeded orders' holds)

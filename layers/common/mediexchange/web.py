@@ -177,6 +177,12 @@ def xml_resolver(result_root: str) -> APIGatewayRestResolver:
     return _resolver(render)
 
 
+def html_resolver(render: Callable[[ServiceError, BaseProxyEvent], Response[Any]]) -> APIGatewayRestResolver:
+    """A resolver whose errors are pages: `render` gets the error and the request (its language, its prefix)."""
+    app = _resolver(lambda exc: render(exc, app.current_event))
+    return app
+
+
 def to_json(value: object) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
