@@ -9,6 +9,7 @@ import datetime as dt
 import re
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -16,7 +17,16 @@ from aws_lambda_powertools import Logger
 
 from mediexchange.errors import InvalidRequest, NotFound, SlotUnavailable, SyncStale
 from mediexchange.protocol.sections import APPOINTMENTS, GROUPS, SCHEDULES
-from mediexchange.records import EXPORTED_ORDER_FIELDS, PATIENT_FIELDS, Clinic, Codec, Order, OrderStatus, Resource
+from mediexchange.records import (
+    EXPORTED_ORDER_FIELDS,
+    PATIENT_FIELDS,
+    Clinic,
+    Codec,
+    Order,
+    OrderStatus,
+    Resource,
+    Schedule,
+)
 from mediexchange.slots import Interval, free_slots, is_free_run, local_interval
 from mediexchange.store import Store
 from mediexchange.timeutil import NonexistentLocalTime, localize, zone
@@ -42,14 +52,14 @@ def _clinic(store: Store, clinic_id: str) -> Clinic:
     return clinic
 
 
-def _resources(store: Store, clinic_id: str) -> list[tuple[int, Resource]]:
+def resources(store: Store, clinic_id: str) -> list[tuple[int, Resource]]:
     """The clinic's current resources with their portal ids, in display order."""
     listed = store.records.resources_with_ids(clinic_id)
     return sorted(listed, key=lambda pair: (pair[1].pos, pair[1].name, pair[0]))
 
 
 def _resource(store: Store, clinic_id: str, portal_id: int) -> Resource:
-    resource = dict(_resources(store, clinic_id)).get(portal_id)
+    resource = dict(resources(store, clinic_id)).get(portal_id)
     if resource is None:
         raise NotFound(f"no resource {portal_id} in clinic {clinic_id}")
     return resource
@@ -76,7 +86,7 @@ def clinic_view(store: Store, clinic_id: str) -> dict[str, Any]:
                 "time_step": r.time_step,
                 "pos": r.pos,
             }
-            for portal_id, r in _resources(store, clinic_id)
+            for portal_id, r in resources(store, clinic_id)
         ],
     }
 
@@ -100,29 +110,59 @@ def _date(value: str | None, name: str) -> dt.date:
         raise InvalidRequest(f"{name} is not a real date: {value}") from None
 
 
-def _busy(
-    store: Store, clinic_id: str, resource: Resource, first: dt.date, last: dt.date, tz: ZoneInfo
-) -> list[Interval]:
-    """Appointments of the resource that can touch the days (from the evening before)."""
-    evening_before = (first - ONE_DAY).isoformat()
-    appointments = store.records.of_resource(clinic_id, APPOINTMENTS, resource.id, evening_before, f"{last}T99")
-    return [local_interval(a.start, a.duration, tz) for a in appointments]
+@dataclass(frozen=True, slots=True)
+class Busy:
+    """Time the MIS says is taken: one appointment, as elapsed time."""
+
+    interval: Interval
+    tablename: str
+    appointment_id: int
+    title: str
 
 
-def _free(
-    store: Store, clinic_id: str, resource: Resource, first: dt.date, last: dt.date, tz: ZoneInfo
-) -> list[Interval]:
-    """Free slots starting on the local days `first` to `last` (an overnight window of the evening
-    before reaches into `first`)."""
-    day_before = (first - ONE_DAY).isoformat()
-    schedules = store.records.of_resource(clinic_id, SCHEDULES, resource.id, day_before, last.isoformat())
-    busy = _busy(store, clinic_id, resource, first, last, tz)
-    busy += store.orders.held(clinic_id, resource.id, first, last).values()
-    slots = free_slots(schedules, resource.time_step, busy, tz, dt.datetime.now(dt.UTC))
-    return [slot for slot in slots if first <= slot.start.astimezone(tz).date() <= last]
+@dataclass(frozen=True, slots=True)
+class ResourceDays:
+    """What decides a resource's free slots on the local days `first` to `last`, and those slots.
+
+    `schedules` and `busy` reach from the day before (an overnight window or a late appointment
+    reaches into `first`); `holds` are {order id: interval} of the orders that hold time around the
+    days; `free` are the slots starting on the days, not yet begun.
+    """
+
+    portal_id: int
+    resource: Resource
+    first: dt.date
+    last: dt.date
+    schedules: tuple[Schedule, ...]
+    busy: tuple[Busy, ...]
+    holds: Mapping[int, Interval]
+    free: tuple[Interval, ...]
 
 
-def _stale_since(clinic: Clinic, tz: ZoneInfo) -> str | None:
+def resource_days(
+    store: Store,
+    clinic: Clinic,
+    resource: Resource,
+    first: dt.date,
+    last: dt.date,
+    portal_id: int = 0,
+    now: dt.datetime | None = None,
+) -> ResourceDays:
+    """The one computation of free slots: the portal's slots answer, booking and the console's board."""
+    tz = zone(clinic.timezone)
+    clinic_id = clinic.clinic_id
+    day_before = first - ONE_DAY
+    schedules = store.records.of_resource(clinic_id, SCHEDULES, resource.id, day_before.isoformat(), last.isoformat())
+    appointments = store.records.of_resource(clinic_id, APPOINTMENTS, resource.id, day_before.isoformat(), f"{last}T99")
+    busy = [Busy(local_interval(a.start, a.duration, tz), a.tablename, a.id, a.title) for a in appointments]
+    holds = store.orders.held(clinic_id, resource.id, first, last)
+    taken = [b.interval for b in busy] + list(holds.values())
+    slots = free_slots(schedules, resource.time_step, taken, tz, now or dt.datetime.now(dt.UTC))
+    free = tuple(slot for slot in slots if first <= slot.start.astimezone(tz).date() <= last)
+    return ResourceDays(portal_id, resource, first, last, tuple(schedules), tuple(busy), holds, free)
+
+
+def stale_since(clinic: Clinic, tz: ZoneInfo) -> str | None:
     """When the clinic's MIS last sent its busy time, in the clinic's time, if that is too long ago."""
     since = clinic.stale_since(time.time())
     return None if since is None else _iso(dt.datetime.fromtimestamp(since, dt.UTC), tz)
@@ -139,11 +179,11 @@ def slots_view(store: Store, clinic_id: str, params: Mapping[str, str]) -> dict[
     if (last - first).days >= MAX_DAYS:
         raise InvalidRequest(f"at most {MAX_DAYS} days at once")
     tz = zone(clinic.timezone)
-    last_sync = _stale_since(clinic, tz)
+    last_sync = stale_since(clinic, tz)
     if last_sync is not None:
         logger.warning("stale busy time: no slots offered", extra={"clinic_id": clinic_id, "synced_at": last_sync})
         return {"slots": [], "stale": True, "last_sync": last_sync}
-    slots = _free(store, clinic_id, resource, first, last, tz)
+    slots = resource_days(store, clinic, resource, first, last).free
     return {"slots": [{"start": _iso(s.start, tz), "end": _iso(s.end, tz)} for s in slots]}
 
 
@@ -213,7 +253,7 @@ def book(store: Store, clinic_id: str, body: Any) -> dict[str, Any]:
     patient = _patient(body)
     tz = zone(clinic.timezone)
     start = _local(written, tz, raw_start)
-    last_sync = _stale_since(clinic, tz)
+    last_sync = stale_since(clinic, tz)
     if last_sync is not None:
         raise SyncStale(f"the clinic's busy time was last synced at {last_sync}; nothing can be booked until it is")
     try:
@@ -222,7 +262,7 @@ def book(store: Store, clinic_id: str, body: Any) -> dict[str, Any]:
         raise SlotUnavailable(f"{raw_start} does not exist in {clinic.timezone}") from None
     # Every step must be free: a booking in an overnight window may run past midnight.
     ends = (start + dt.timedelta(minutes=duration - 1)).date()
-    free = _free(store, clinic_id, resource, start.date(), ends, tz)
+    free = resource_days(store, clinic, resource, start.date(), ends).free
     if not is_free_run(free, begins, duration // step, step):
         raise SlotUnavailable("that time is not free")
 
