@@ -20,9 +20,13 @@ from mediexchange.protocol.sections import APPOINTMENTS, RESOURCES, SCHEDULES, S
 from mediexchange.records import Document, Issue, Order, OrderChange, OrderStatus, SyncedRecord
 
 
+# One encoder, made once (json.dumps with options builds a new one for every call).
+_CANONICAL = json.JSONEncoder(sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
+
+
 def canonical_json(content: Mapping[str, Any]) -> str:
     """A record's content in one canonical text: what is stored, and what its hash covers."""
-    return json.dumps(content, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
+    return _CANONICAL.encode(content)
 
 
 def digest_of(canonical: str) -> str:
@@ -30,19 +34,32 @@ def digest_of(canonical: str) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()[:32]
 
 
+_PLAIN = frozenset({int, str, float, bool, type(None)})  # exactly these types (an enum is not one of them)
+_NAMES: dict[type, tuple[str, ...]] = {}
+
+
+def _names(kind: type) -> tuple[str, ...]:
+    """The fields of a record type, once per type."""
+    if kind not in _NAMES:
+        _NAMES[kind] = tuple(f.name for f in dataclasses.fields(kind))
+    return _NAMES[kind]
+
+
 def _encode(value: Any) -> Any:
+    if type(value) in _PLAIN:
+        return value
     if isinstance(value, dt.date):  # dates and date-times alike
         return value.isoformat()
     if isinstance(value, tuple):
         return [_encode(v) for v in value]
     if dataclasses.is_dataclass(value):
-        return [_encode(getattr(value, f.name)) for f in dataclasses.fields(value)]
+        return [_encode(getattr(value, name)) for name in _names(type(value))]
     return value
 
 
 def content(record: SyncedRecord) -> dict[str, Any]:
     """The canonical content of a record: every field but its line, nested records as lists."""
-    return {f.name: _encode(getattr(record, f.name)) for f in dataclasses.fields(record) if f.name != "line"}
+    return {name: _encode(getattr(record, name)) for name in _names(type(record)) if name != "line"}
 
 
 @dataclass(frozen=True, slots=True)
