@@ -18,6 +18,7 @@ from mediexchange.protocol.sections import APPOINTMENTS, RESOURCES, SCHEDULES
 from mediexchange.records import Clinic
 from mediexchange.store import Store
 from mediexchange.sync import (
+    MAX_LEAVES,
     POSITIONS,
     Buckets,
     buckets_for,
@@ -134,13 +135,19 @@ def test_a_leaf_is_one_range_of_positions_in_one_shard() -> None:
 
 @pytest.mark.parametrize(
     ("records", "shards", "per_shard"),
-    [(0, 32, 1), (100_000, 32, 256), (10_000, 32, 32), (2_000, 32, 4), (500, 1, 32), (40, 1, 4)],
+    [(0, 32, 1), (10_000, 32, 64), (2_000, 32, 16), (500, 1, 128), (40, 1, 8), (1, 1, 1)],
 )
-def test_buckets_hold_about_a_dozen_records_a_leaf(records: int, shards: int, per_shard: int) -> None:
+def test_buckets_hold_about_four_records_a_leaf(records: int, shards: int, per_shard: int) -> None:
     buckets = buckets_for(records, shards)
     assert buckets == Buckets(shards, per_shard)
     assert buckets.suits(records)
-    assert not buckets.suits(records * 5 + 100 * shards)  # grown 5x: rebucketed
+    assert not buckets.suits(records * 5 + 20 * shards)  # grown 5x: rebucketed
+
+
+def test_a_sections_digests_stay_one_item_far_below_dynamodbs_400_kb() -> None:
+    big = buckets_for(100_000, 32)
+    assert big == Buckets(32, MAX_LEAVES // 32) and big.count * 8 <= 256 * 1024
+    assert big.suits(1_000_000)  # past the cap a leaf just holds more
 
 
 # -- what imports read -------------------------------------------------------------------------------------
@@ -161,19 +168,35 @@ def test_an_identical_full_sync_reads_the_digests_and_nothing_of_the_records(
     assert sorted(reads.calls) == [("Query", "DG", False), ("Query", "RID", False)]
 
 
-def test_one_moved_appointment_reads_its_leaf_alone_and_writes_it_alone(
+def test_one_changed_appointment_reads_its_leafs_records_by_key_and_writes_it_alone(
     store: Store, clinic: Clinic, reads: Reads
 ) -> None:
     assert call_import(ORIGINAL)[0] == 200
     reads.calls.clear()
-    # When a full sync moves one appointment
+    # When a full sync changes one appointment
     status, result, _ = call_import(ONE_LONGER)
-    # Then one leaf of the appointments is read (one range of one partition), and one item written
+    # Then the records the document sends in that one leaf are read by key (its digest says there are no
+    # others), no leaf is queried, and one item is written
     assert status == 200 and written(result) == (1, 0)
+    by_key = [call for call in reads.calls if call[0] == "BatchGetItem"]
+    assert 1 <= len(by_key) <= 12 and len({partition for _, partition, _ in by_key}) == 1
+    assert not any(leaf for _, _, leaf in reads.calls)
+    assert digest_lies(store, clinic) == []
+    # And going back does the same
+    assert written(call_import(ORIGINAL)[1]) == (1, 0)
+    assert digest_lies(store, clinic) == []
+
+
+def test_one_gone_appointment_is_found_by_reading_its_leaf_whole(store: Store, clinic: Clinic, reads: Reads) -> None:
+    assert call_import(ORIGINAL)[0] == 200
+    reads.calls.clear()
+    # When a full sync no longer sends one appointment
+    status, result, _ = call_import(re.sub(rb'<a tablename="SchedEvent" id="123" [^>]*/>', b"", ORIGINAL))
+    # Then its leaf (whose digest says it holds more than was sent) is queried, one range of one partition
+    assert status == 200 and written(result) == (0, 1)
     leaf_reads = [call for call in reads.calls if call[2]]
     assert len(leaf_reads) == 1 and leaf_reads[0][1].startswith("A#")
     assert digest_lies(store, clinic) == []
-    # And going back reads that leaf again and restores it
     assert written(call_import(ORIGINAL)[1]) == (1, 0)
     assert digest_lies(store, clinic) == []
 

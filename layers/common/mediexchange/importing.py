@@ -45,6 +45,7 @@ from mediexchange.records import (
 from mediexchange.store import ImportEntry, Store, Ticket, Turn
 from mediexchange.store.synced import ALL, MARK_LIFETIME, Digests, Mark, SectionDigests
 from mediexchange.sync import (
+    DIGEST_MODULUS,
     Buckets,
     Desired,
     Plan,
@@ -52,6 +53,7 @@ from mediexchange.sync import (
     buckets_for,
     desired,
     leaf_digests,
+    mix,
     plan_sync,
     reference_warnings,
     updated_digests,
@@ -299,8 +301,6 @@ def _release(job: Job) -> None:
 
 def _digests_by_leaf(hashes: Mapping[str, str], leaf_of: Mapping[str, int], buckets: Buckets) -> list[int]:
     """leaf_digests, with every record's leaf already known."""
-    from mediexchange.sync import DIGEST_MODULUS, mix
-
     values = [0] * buckets.count
     for key, content_hash in hashes.items():
         leaf = leaf_of[key]
@@ -438,8 +438,11 @@ class Importer:
             leaf_of = {key: buckets.leaf(key) for key in sent}
             if replace_all:
                 values = _digests_by_leaf(sent, leaf_of, buckets)
-                whole |= {leaf for leaf, value in enumerate(values) if value != stored_digests.values[leaf]}
-                considered = {key: digest for key, digest in sent.items() if leaf_of[key] in whole}
+                differing = {leaf for leaf, value in enumerate(values) if value != stored_digests.values[leaf]}
+                by_key, holding_more = self.read_by_key(section, sent, leaf_of, differing - whole, stored_digests)
+                whole |= holding_more
+                by_key = {key: digest for key, digest in by_key.items() if leaf_of[key] not in holding_more}
+                considered = {key: digest for key, digest in sent.items() if leaf_of[key] in differing | whole}
             else:
                 considered = sent
                 by_key_keys = [key for key in sent if leaf_of[key] not in whole]
@@ -461,6 +464,24 @@ class Importer:
         plan_digests = self.digest_plan(section, stored_digests, whole, after, by_key, plan, bool(read.legacy))
         self.digest_plans.append(plan_digests)
         return SectionReport(rejected.received, len(plan.writes), len(plan.deletes), rejected.count)
+
+    def read_by_key(
+        self,
+        section: Section[Any],
+        sent: Mapping[str, str],
+        leaf_of: Mapping[str, int],
+        leaves: set[int],
+        stored: SectionDigests,
+    ) -> tuple[dict[str, str], set[int]]:
+        """Read the stored hashes of the records the document sends in clean leaves that differ (100 keys a
+        call), and say which of those leaves hold records the document did not send: a leaf whose digest is
+        more than that of the sent records found has more, and is read whole (to find what to delete)."""
+        keys = [key for key in sent if leaf_of[key] in leaves]
+        found = self.store.records.hashes_of(self.clinic.clinic_id, section, keys) if keys else {}
+        rest = {leaf: stored.values[leaf] for leaf in leaves}
+        for key, content_hash in found.items():
+            rest[leaf_of[key]] = (rest[leaf_of[key]] - mix(key, content_hash)) % DIGEST_MODULUS
+        return found, {leaf for leaf, value in rest.items() if value}
 
     def migrate(
         self,

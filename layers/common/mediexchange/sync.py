@@ -19,7 +19,6 @@ from typing import Any
 from mediexchange.protocol.sections import APPOINTMENTS, RESOURCES, SCHEDULES, Section
 from mediexchange.records import Document, Issue, Order, OrderChange, OrderStatus, SyncedRecord
 
-
 # One encoder, made once (json.dumps with options builds a new one for every call).
 _CANONICAL = json.JSONEncoder(sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
 
@@ -109,7 +108,8 @@ def plan_sync(
 # order of the records and can be updated record by record (add the new, subtract the old).
 
 POSITIONS = 1 << 16  # positions per shard: the 4 hex digits in front of a stored sort key
-RECORDS_PER_LEAF = 12  # what a section aims at; it is rebucketed when 4x off either way
+RECORDS_PER_LEAF = 4  # what a section aims at; it is rebucketed when 4x off either way
+MAX_LEAVES = 1 << 15  # 8 bytes each: a section's digests stay one item of 256 KB at most (DynamoDB: 400 KB)
 DIGEST_MODULUS = 1 << 64
 
 
@@ -152,7 +152,7 @@ class Buckets:
         """Whether a section of `records` records may keep these buckets (else it is rebucketed)."""
         per_leaf = records / self.count
         not_too_many = self.per_shard == 1 or per_leaf >= RECORDS_PER_LEAF / 4
-        not_too_few = self.per_shard >= POSITIONS or per_leaf <= 4 * RECORDS_PER_LEAF
+        not_too_few = 2 * self.count > MAX_LEAVES or per_leaf <= 4 * RECORDS_PER_LEAF
         return not_too_many and not_too_few
 
 
@@ -160,7 +160,7 @@ def buckets_for(records: int, shards: int) -> Buckets:
     """Buckets for a section of `records` records: about RECORDS_PER_LEAF in a leaf, a power of two per shard."""
     wanted = max(1.0, records / (shards * RECORDS_PER_LEAF))
     per_shard = 1
-    while per_shard * 2 <= min(wanted * 1.5, POSITIONS):  # the power of two nearest above 2/3 of it
+    while per_shard * 2 <= min(wanted * 1.5, MAX_LEAVES // shards):  # the power of two nearest above 2/3 of it
         per_shard *= 2
     return Buckets(shards, per_shard)
 
