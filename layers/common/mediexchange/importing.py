@@ -442,7 +442,8 @@ class Importer:
                 by_key, holding_more = self.read_by_key(section, sent, leaf_of, differing - whole, stored_digests)
                 whole |= holding_more
                 by_key = {key: digest for key, digest in by_key.items() if leaf_of[key] not in holding_more}
-                considered = {key: digest for key, digest in sent.items() if leaf_of[key] in differing | whole}
+                planned = differing | whole
+                considered = {key: digest for key, digest in sent.items() if leaf_of[key] in planned}
             else:
                 considered = sent
                 by_key_keys = [key for key in sent if leaf_of[key] not in whole]
