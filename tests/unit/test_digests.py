@@ -11,12 +11,14 @@ import json
 import random
 import re
 import threading
+import time
 from typing import Any
 
 import pytest
 from mediexchange.protocol.sections import APPOINTMENTS, RESOURCES, SCHEDULES
 from mediexchange.records import Clinic
 from mediexchange.store import Store
+from mediexchange.store.synced import MARK_LIFETIME
 from mediexchange.sync import (
     MAX_LEAVES,
     POSITIONS,
@@ -289,3 +291,34 @@ def test_a_diff_on_the_old_layout_keeps_what_it_did_not_send(store: Store, clini
     assert len(appointments) == 401 and all("v" in item for item in appointments)
     assert len(store.records.all(clinic.clinic_id, APPOINTMENTS)) == 401
     assert digest_lies(store, clinic) == []
+
+
+def test_a_section_grown_or_shrunk_4x_is_rebucketed_and_its_digests_stay_true(store: Store, clinic: Clinic) -> None:
+    assert call_import(ORIGINAL)[0] == 200
+    small = store.records.digests(clinic.clinic_id).sections["A"].buckets
+    # When the appointments grow eightfold, and then shrink back
+    bigger = document(range(5), range(10), range(3200))
+    assert written(call_import(bigger)[1]) == (2800, 0)
+    grown = store.records.digests(clinic.clinic_id).sections["A"].buckets
+    assert grown.count > small.count and digest_lies(store, clinic) == []
+    assert written(call_import(ORIGINAL)[1]) == (0, 2800)
+    # Then the buckets follow the size, and the digests are those of the records each time
+    assert store.records.digests(clinic.clinic_id).sections["A"].buckets == small
+    assert digest_lies(store, clinic) == []
+    assert written(call_import(ORIGINAL)[1]) == (0, 0)
+
+
+def test_a_dirty_mark_is_cleared_by_a_later_import_only_once_no_import_can_still_be_writing(
+    store: Store, clinic: Clinic, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert call_import(ORIGINAL)[0] == 200
+    buckets = store.records.digests(clinic.clinic_id).sections["A"].buckets
+    store.records.mark(clinic.clinic_id, "stalled", {"A": (buckets.count, [buckets.leaf("SchedEvent#123")])})
+    # A later import re-reads the leaf, but the mark is young: an import that lost its lease may still write
+    assert call_import(ORIGINAL)[0] == 200
+    assert len(store.records.digests(clinic.clinic_id).marks) == 1
+    # Once the mark is older than any import can run, the next import that re-reads its leaves clears it
+    later = time.time() + MARK_LIFETIME + 60
+    monkeypatch.setattr("mediexchange.importing.time.time", lambda: later)
+    assert call_import(ORIGINAL)[0] == 200
+    assert store.records.digests(clinic.clinic_id).marks == []
