@@ -231,6 +231,7 @@ def to_legacy_layout(items: dict[str, list[dict[str, Any]]], records_table: str)
         if item["pk"]["S"].endswith("#DG"):
             continue
         if "v" in item:
-            item = {**{k: v for k, v in item.items() if k != "v"}, "sk": {"S": item["sk"]["S"][5:]}}
+            key = item["k"] if "k" in item else {"S": item["sk"]["S"][5:]}
+            item = {**{k: v for k, v in item.items() if k not in ("v", "k")}, "sk": key}
         legacy.append(item)
     return {**items, records_table: legacy}

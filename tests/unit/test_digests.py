@@ -322,3 +322,15 @@ def test_a_dirty_mark_is_cleared_by_a_later_import_only_once_no_import_can_still
     monkeypatch.setattr("mediexchange.importing.time.time", lambda: later)
     assert call_import(ORIGINAL)[0] == 200
     assert store.records.digests(clinic.clinic_id).marks == []
+
+
+def test_a_key_of_1024_bytes_is_kept_under_its_hash_and_read_back_as_itself(store: Store, clinic: Clinic) -> None:
+    masks = "😷" * 255  # with "#123" a key of 1,024 bytes: with the position in front, too long for a sort key
+    row = 'resource_id="3" ReceptionDateTime="30.06.2031 15:00:00" Duration="30"'
+    body = ORIGINAL.replace(b"</Appointments>", f'<a tablename="{masks}" id="123" {row}/></Appointments>'.encode())
+    assert written(call_import(body)[1]) == (401, 0)
+    assert f"{masks}#123" in store.records.hashes(clinic.clinic_id, APPOINTMENTS)
+    assert digest_lies(store, clinic) == []
+    assert written(call_import(body)[1]) == (0, 0)
+    assert written(call_import(ORIGINAL)[1]) == (0, 1)
+    assert f"{masks}#123" not in store.records.hashes(clinic.clinic_id, APPOINTMENTS)

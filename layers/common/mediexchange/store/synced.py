@@ -5,7 +5,8 @@ says (`protocol.sections`): few in one partition, or many spread over 32 and fou
 time through the `by_resource` index.
 
 A record's sort key is its position within its shard (4 hex digits, `sync.position_of`), '#', and its
-key; the item carries `v` = 1 to say so. Items written before the digests (sort key = the record key,
+key (its SHA-256 if that would pass DynamoDB's 1,024 bytes; the key is then in `k`); the item carries
+`v` = 1 to say so. Items written before the digests (sort key = the record key,
 no `v`) are still read, and an import rewrites them in the new layout (see `importing`). Beside the
 records, in the partition `clinic#DG`: one digest item per section (sort key: the section code) holding
 the digest of every leaf (`sync.Buckets`), and the dirty marks of imports under way (`mark#...`).
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import hashlib
 import json
 import secrets
 import time
@@ -87,8 +89,16 @@ def _partitions(clinic_id: str, section: Section[Any]) -> list[str]:
     return [f"{clinic_id}#{section.code}#{shard}" for shard in range(_shards(section))]
 
 
+MAX_SORT_KEY = 1024  # bytes, DynamoDB's limit
+
+
 def _sort_key(record_key: str) -> str:
-    return f"{position_of(record_key):04x}#{record_key}"
+    """Position, '#', record key; a key too long for that (the protocol allows keys of 1,024 bytes) is
+    replaced by its SHA-256 and kept whole in `k`."""
+    sort_key = f"{position_of(record_key):04x}#{record_key}"
+    if len(sort_key) * 4 > MAX_SORT_KEY and len(sort_key.encode()) > MAX_SORT_KEY:
+        return f"{position_of(record_key):04x}#{hashlib.sha256(record_key.encode()).hexdigest()}"
+    return sort_key
 
 
 def _item(clinic_id: str, section: Section[Any], wanted: Desired) -> Item:
@@ -100,6 +110,8 @@ def _item(clinic_id: str, section: Section[Any], wanted: Desired) -> Item:
         "d": {"S": wanted.canonical},
         "v": {"N": "1"},
     }
+    if item["sk"]["S"][5:] != wanted.key:
+        item["k"] = {"S": wanted.key}
     if section.when is not None:
         # Schedules and appointments of a resource share the index; the kind code keeps them apart.
         item["rk"] = {"S": f"{clinic_id}#{wanted.record.resource_id}"}  # type: ignore[union-attr]
@@ -119,7 +131,18 @@ def _legacy_key(clinic_id: str, section: Section[Any], record_key: str) -> Item:
 def _record_key(item: Item) -> tuple[str, bool]:
     """(record key, whether the item is in the old layout)."""
     sort_key = item["sk"]["S"]
-    return (sort_key[5:], False) if "v" in item else (sort_key, True)
+    if "v" not in item:
+        return sort_key, True
+    return (item["k"]["S"] if "k" in item else sort_key[5:]), False
+
+
+def _moved(item: Item) -> Item:
+    """An item of the old layout in the new one."""
+    key = item["sk"]["S"]
+    moved = {**item, "sk": {"S": _sort_key(key)}, "v": {"N": "1"}}
+    if moved["sk"]["S"][5:] != key:
+        moved["k"] = {"S": key}
+    return moved
 
 
 @dataclass
@@ -214,7 +237,7 @@ class SyncedRecords:
         without having their content: rejected ones, or those a diff did not send)."""
         wanted = [_legacy_key(clinic_id, section, key) for key in keys]
         items = get_all(self.backend.bulk, self.table, wanted, None, self.parallelism, self.backend.retry)
-        moved = ({**item, "sk": {"S": _sort_key(item["sk"]["S"])}, "v": {"N": "1"}} for item in items)
+        moved = (_moved(item) for item in items)
         requests = (put_request(item) for item in moved)
         return write_all(self.backend.bulk, self.table, requests, self.parallelism, self.backend.retry)
 
@@ -242,7 +265,7 @@ class SyncedRecords:
 
     def read_all(self, clinic_id: str, section: Section[Any]) -> Read:
         """Every stored record's key and content hash, in either layout; strongly consistent."""
-        return Read().add(self._query_all(clinic_id, section, "sk, h, v"))
+        return Read().add(self._query_all(clinic_id, section, "sk, h, v, k"))
 
     def read_leaves(self, clinic_id: str, section: Section[Any], buckets: Buckets, leaves: Iterable[int]) -> Read:
         """The keys and content hashes of the records of the given leaves: one query each."""
@@ -250,7 +273,7 @@ class SyncedRecords:
         def leaf(number: int) -> list[Item]:
             shard, first, last = buckets.span(number)
             # Every sort key of a position p is "pppp#..."; '$' follows '#'.
-            return self._query(f"{clinic_id}#{section.code}#{shard}", "sk, h, v", (f"{first:04x}#", f"{last:04x}$"))
+            return self._query(f"{clinic_id}#{section.code}#{shard}", "sk, h, v, k", (f"{first:04x}#", f"{last:04x}$"))
 
         numbers = sorted(leaves)
         if len(numbers) <= 1:
@@ -265,13 +288,13 @@ class SyncedRecords:
     def hashes_of(self, clinic_id: str, section: Section[Any], keys: Iterable[str]) -> dict[str, str]:
         """{record key: content hash} of just the given records, as kept once the section has digests."""
         wanted = [_key(clinic_id, section, key) for key in keys]
-        items = get_all(self.backend.bulk, self.table, wanted, "sk, h, v", self.parallelism, self.backend.retry)
+        items = get_all(self.backend.bulk, self.table, wanted, "sk, h, v, k", self.parallelism, self.backend.retry)
         return Read().add(items).hashes
 
     def all(self, clinic_id: str, section: Section[Any]) -> list[Any]:
         """Every stored record of a section, in no particular order (once, in whichever layout)."""
         found: dict[str, tuple[bool, str]] = {}
-        for item in self._query_all(clinic_id, section, "sk, v, d"):
+        for item in self._query_all(clinic_id, section, "sk, v, k, d"):
             key, legacy = _record_key(item)
             if not legacy or key not in found:
                 found[key] = (legacy, item["d"]["S"])
