@@ -303,7 +303,7 @@ def clinic_figures(store: Store, clinic: Clinic, work: Path) -> None:
     )
     reading = read_hashes_raw(store, made.clinic_id, sent)
     row(
-        f"{clinic.name}: identical re-import vs raw read of the stored hashes",
+        f"{clinic.name}: identical re-import vs raw read of every stored hash (what it read before the digests)",
         again["wall_s"],
         reading,
         "s",

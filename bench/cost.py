@@ -180,7 +180,7 @@ def activities(m: Measured, naive: bool) -> dict[str, Month]:
 
     first, first_s = m.first
     same, same_s = m.same
-    churn, _ = m.churn
+    churn, churn_s = m.churn
     diff, diff_s = m.diff
     # An import's time, split among the sections by the items it reads (as built) or writes (naive).
     weigh = first if naive else same
@@ -207,14 +207,16 @@ def activities(m: Measured, naive: bool) -> dict[str, Month]:
         daily = overhead(same) + part(first, ("ResourceGroups", "Resources", "Schedules"), frozenset({"write"}))
     else:
         diff_cost = Cost.of(diff)
-        full = (
-            overhead(same)
-            + part(same, ("Appointments", "Resources"))
-            + part(churn, ("Appointments",), frozenset({"delete"}))
-        )
+        # With the digests a full sync reads the leaves that differ: those the diff's churn left to it (what
+        # is gone) and no others. Taken as the measured full sync with 1 % churn, less the writes the diff
+        # made already: its reads (digests, leaves), its deletes and its digest writes.
+        full = overhead(churn) + part(churn, ("Appointments", "Resources"), frozenset({"read", "delete"}))
         daily = overhead(same) + part(same, ("ResourceGroups", "Resources", "Schedules", "RID")) + schedule * (2 * day)
-    full_s = sync_s * (share["Appointments"] + share["Resources"])
-    daily_s = sync_s * (share["ResourceGroups"] + share["Resources"] + share["Schedules"] + share["RID"])
+    if naive:
+        full_s = sync_s * (share["Appointments"] + share["Resources"])
+        daily_s = sync_s * (share["ResourceGroups"] + share["Resources"] + share["Schedules"] + share["RID"])
+    else:  # as measured: the full sync with 1 % churn, and the identical re-import of everything
+        full_s, daily_s = churn_s, same_s
     booking, booking_s = m.booking
     export, export_s = m.export
     return {

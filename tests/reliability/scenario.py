@@ -203,3 +203,35 @@ def restore(client: Any, items: dict[str, list[dict[str, Any]]]) -> None:
             client.delete_item(TableName=table, Key={k: item[k] for k in key_names})
         for item in wanted:
             client.put_item(TableName=table, Item=item)
+
+
+def digest_lies(store: Store, clinic: Clinic) -> list[str]:
+    """Leaves whose stored digest is not that of their stored records, among those no dirty mark names:
+    what must never be (a clean leaf's digest is what lets an import skip reading it)."""
+    from mediexchange.sync import leaf_digests
+
+    digests = store.records.digests(clinic.clinic_id)
+    lies = []
+    for section in SYNCED:
+        stored = digests.sections.get(section.code)
+        dirty = digests.dirty(section.code)
+        if stored is None or dirty is None:
+            continue  # read whole by the next import
+        true = leaf_digests(store.records.hashes(clinic.clinic_id, section).items(), stored.buckets)
+        wrong = [leaf for leaf, value in enumerate(true) if value != stored.values[leaf] and leaf not in dirty]
+        lies += [f"{section.name} leaf {leaf}" for leaf in wrong]
+    return lies
+
+
+def to_legacy_layout(items: dict[str, list[dict[str, Any]]], records_table: str) -> dict[str, list[dict[str, Any]]]:
+    """A snapshot as a stack from before the digests would hold it: record items keyed by their record key
+    alone (no position, no `v`), and no digest items."""
+    legacy = []
+    for item in items[records_table]:
+        if item["pk"]["S"].endswith("#DG"):
+            continue
+        if "v" in item:
+            key = item["k"] if "k" in item else {"S": item["sk"]["S"][5:]}
+            item = {**{k: v for k, v in item.items() if k not in ("v", "k")}, "sk": key}
+        legacy.append(item)
+    return {**items, records_table: legacy}

@@ -53,7 +53,21 @@ from mediexchange.records import (
 )
 from mediexchange.store import ImportEntry, Store, Ticket, Turn
 from mediexchange.store.imports import OK, PARTIAL
-from mediexchange.sync import Desired, desired, plan_sync, reference_warnings
+from mediexchange.store.synced import ALL, MARK_LIFETIME, Digests, Mark, SectionDigests
+from mediexchange.sync import (
+    DIGEST_MODULUS,
+    Buckets,
+    Desired,
+    Plan,
+    after_plan,
+    buckets_for,
+    desired,
+    leaf_digests,
+    mix,
+    plan_sync,
+    reference_warnings,
+    updated_digests,
+)
 from mediexchange.timeutil import from_epoch, zone
 
 logger = Logger(service="mediexchange")
@@ -322,6 +336,15 @@ def _release(job: Job) -> None:
         logger.warning("import lease not released", extra=job.ids)
 
 
+def _digests_by_leaf(hashes: Mapping[str, str], leaf_of: Mapping[str, int], buckets: Buckets) -> list[int]:
+    """leaf_digests, with every record's leaf already known."""
+    values = [0] * buckets.count
+    for key, content_hash in hashes.items():
+        leaf = leaf_of[key]
+        values[leaf] = (values[leaf] + mix(key, content_hash)) % DIGEST_MODULUS
+    return values
+
+
 def within_room(added: Sequence[Issue], listed: Sequence[Issue], overflow_code: str) -> list[Issue]:
     """The issues an import adds to those the reader listed, in line order, as many as leave the total
     at MAX_REPORTED, then one saying how many more there were."""
@@ -330,6 +353,19 @@ def within_room(added: Sequence[Issue], listed: Sequence[Issue], overflow_code: 
     if len(ordered) <= room:
         return ordered
     return [*ordered[:room], Issue(overflow_code, f"and {len(ordered) - room} more not listed")]
+
+
+@dataclass
+class DigestPlan:
+    """What an import does to one section's digests: the leaves it marks dirty before writing (None:
+    all of them), the leaves it read whole (None: the whole section), and the digests it commits once
+    every write and delete is in (None: they stay as stored)."""
+
+    section: Section[Any]
+    stored: SectionDigests | None
+    touched: set[int] | None
+    covered: set[int] | None
+    new: SectionDigests | None
 
 
 @dataclass
@@ -345,13 +381,19 @@ class Importer:
     warnings: list[Issue] = field(default_factory=list)
     rejections: list[Issue] = field(default_factory=list)  # order changes that cannot apply
     reports: dict[str, SectionReport] = field(default_factory=dict)
+    digests: Digests = field(default_factory=Digests)
+    digest_plans: list[DigestPlan] = field(default_factory=list)
+    legacy_copies: list[tuple[Section[Any], list[str]]] = field(default_factory=list)  # old layout, kept
+    legacy_deletes: list[tuple[Section[Any], str]] = field(default_factory=list)  # old layout, rewritten
 
     @property
     def tz(self) -> ZoneInfo:
         return zone(self.clinic.timezone)
 
     def plan_all(self) -> None:
-        """What each synced section sent must write and delete, from the stored hashes."""
+        """What each synced section sent must write and delete, from the stored digests and hashes."""
+        if any(section.of(self.document) is not None for section in SYNCED):
+            self.digests = self.store.records.digests(self.clinic.clinic_id)
         for section in SYNCED:
             records = section.of(self.document)
             if records is not None:
@@ -367,12 +409,19 @@ class Importer:
     def apply(self) -> ImportReport:
         """Write what the plan found changed, then order changes, then deletes (see plan_all)."""
         clinic_id = self.clinic.clinic_id
+        # Leaves are marked dirty before any of their records change, and their digests written only once
+        # every write and delete is in: a stale digest never hides a needed write (see commit_digests).
+        own = self.mark_dirty()
         # Writes before deletes: a crash in between leaves more than before, never less,
         # and sending the document again converges.
         self.write_new_identities()
         self.store.records.write(clinic_id, self.writes)
+        for section, keys in self.legacy_copies:
+            self.store.records.copy_legacy(clinic_id, section, keys)
         orders_report = self.order_changes(apply=True)
         self.store.records.delete(clinic_id, self.deletes)
+        self.store.records.delete_legacy(clinic_id, self.legacy_deletes)
+        self.commit_digests(own)
         if APPOINTMENTS.of(self.document) is not None:
             self.store.clinics.note_appointments_sync(clinic_id, int(time.time()))
         if self.store.clinics.has_orders(clinic_id):  # no order ever booked, no held time to overlap
@@ -401,24 +450,174 @@ class Importer:
         return report
 
     def plan(self, section: Section[Any], records: Sequence[Any], replace_all: bool) -> SectionReport:
-        clinic_id = self.clinic.clinic_id
+        """Compare the document with the stored digests, read only the leaves that differ or are dirty
+        (every record if the section has no digests yet, or is to be rebucketed), and plan from those."""
+        clinic_id, records_store = self.clinic.clinic_id, self.store.records
         wanted = desired(section, records)
+        sent = {key: w.digest for key, w in wanted.items()}
         rejected = self.document.rejected.get(section.name, Rejected())
-        # Replacing needs every stored key; adding and updating needs only those of the records sent.
-        if replace_all:
-            stored = self.store.records.hashes(clinic_id, section)
+        stored_digests = self.digests.sections.get(section.code)
+        dirty = self.digests.dirty(section.code)
+        whole: set[int] | None  # the leaves read whole; None: the whole section
+        if stored_digests is None or dirty is None:
+            whole = None
+        elif replace_all:
+            whole = None if not stored_digests.buckets.suits(len(sent)) else set(dirty)
         else:
-            stored = self.store.records.hashes_of(clinic_id, section, wanted)
+            whole = set(dirty)
+        buckets = stored_digests.buckets if stored_digests is not None else None
+        by_key: dict[str, str] = {}  # read record by record (a diff's records in clean leaves)
+        if whole is None:
+            read = records_store.read_all(clinic_id, section)
+            considered = sent
+        else:
+            assert stored_digests is not None and buckets is not None
+            leaf_of = {key: buckets.leaf(key) for key in sent}
+            if replace_all:
+                values = _digests_by_leaf(sent, leaf_of, buckets)
+                differing = {leaf for leaf, value in enumerate(values) if value != stored_digests.values[leaf]}
+                by_key, holding_more = self.read_by_key(section, sent, leaf_of, differing - whole, stored_digests)
+                whole |= holding_more
+                by_key = {key: digest for key, digest in by_key.items() if leaf_of[key] not in holding_more}
+                planned = differing | whole
+                considered = {key: digest for key, digest in sent.items() if leaf_of[key] in planned}
+            else:
+                considered = sent
+                by_key_keys = [key for key in sent if leaf_of[key] not in whole]
+                by_key = records_store.hashes_of(clinic_id, section, by_key_keys) if by_key_keys else {}
+                whole &= {leaf_of[key] for key in sent}  # a diff re-reads only the dirty leaves it touches
+            read = records_store.read_leaves(clinic_id, section, buckets, whole)
+        stored = {**read.merged(), **by_key}
         # A rejected record without a readable key could be any stored one: delete nothing this time.
         deleting = replace_all and not rejected.unkeyed
-        plan = plan_sync({key: w.digest for key, w in wanted.items()}, stored, deleting, rejected.keys)
-        if replace_all:  # every stored key was read
+        plan = plan_sync(considered, stored, deleting, rejected.keys)
+        if replace_all:  # every stored key of a leaf that differs was read; the others are the document's
             self.keys_after[section] = set(wanted) | (set(stored) - set(plan.deletes))
         self.writes += [(section, wanted[key]) for key in plan.writes]
-        self.deletes += [(section, key) for key in plan.deletes]
+        self.deletes += [(section, key) for key in plan.deletes if key in read.hashes or key in by_key]
+        self.migrate(section, wanted, read.hashes, read.legacy, plan.writes, plan.deletes)
         if section is APPOINTMENTS:
             self.written_appointments += [wanted[key].record for key in plan.writes]  # type: ignore[misc]
+        after = after_plan(stored, sent, plan)
+        plan_digests = self.digest_plan(section, stored_digests, whole, after, by_key, plan, bool(read.legacy))
+        self.digest_plans.append(plan_digests)
         return SectionReport(rejected.received, len(plan.writes), len(plan.deletes), rejected.count)
+
+    def read_by_key(
+        self,
+        section: Section[Any],
+        sent: Mapping[str, str],
+        leaf_of: Mapping[str, int],
+        leaves: set[int],
+        stored: SectionDigests,
+    ) -> tuple[dict[str, str], set[int]]:
+        """Read the stored hashes of the records the document sends in clean leaves that differ (100 keys a
+        call), and say which of those leaves hold records the document did not send: a leaf whose digest is
+        more than that of the sent records found has more, and is read whole (to find what to delete)."""
+        keys = [key for key in sent if leaf_of[key] in leaves]
+        found = self.store.records.hashes_of(self.clinic.clinic_id, section, keys) if keys else {}
+        rest = {leaf: stored.values[leaf] for leaf in leaves}
+        for key, content_hash in found.items():
+            rest[leaf_of[key]] = (rest[leaf_of[key]] - mix(key, content_hash)) % DIGEST_MODULUS
+        return found, {leaf for leaf, value in rest.items() if value}
+
+    def migrate(
+        self,
+        section: Section[Any],
+        wanted: Mapping[str, Desired],
+        current: Mapping[str, str],
+        legacy: Mapping[str, str],
+        writes: Sequence[str],
+        deletes: Sequence[str],
+    ) -> None:
+        """Items of the old layout (read only when the section has no digests yet) are written again in the
+        new one (from the document if it sent them, else copied as they are) and then deleted."""
+        if not legacy:
+            return
+        planned = set(writes) | set(deletes) | set(current)
+        again = [key for key in legacy if key not in planned and key in wanted]
+        copied = [key for key in legacy if key not in planned and key not in wanted]
+        self.writes += [(section, wanted[key]) for key in again]
+        if copied:
+            self.legacy_copies.append((section, copied))
+        self.legacy_deletes += [(section, key) for key in legacy]
+
+    def digest_plan(
+        self,
+        section: Section[Any],
+        stored: SectionDigests | None,
+        whole: set[int] | None,
+        after: Mapping[str, str],
+        by_key: Mapping[str, str],
+        plan: Plan,
+        rewritten: bool,
+    ) -> DigestPlan:
+        """The section's digests once the plan is in, and the leaves its writes and deletes touch
+        (`rewritten`: items of the old layout are written again too)."""
+        changed = [*plan.writes, *plan.deletes]
+        if whole is None:  # the whole section was read: `after` is all of it
+            shards = self.store.records.shards(section)
+            buckets = stored.buckets if stored is not None and stored.buckets.suits(len(after)) else None
+            buckets = buckets or buckets_for(len(after), shards)
+            values = leaf_digests(after.items(), buckets)
+            touched: set[int] | None = None if stored is not None and (changed or rewritten) else set()
+        else:
+            assert stored is not None
+            buckets = stored.buckets
+            values = updated_digests(stored.values, buckets, whole, after, by_key)
+            touched = {buckets.leaf(key) for key in changed}
+        new = None
+        if stored is None or buckets != stored.buckets or tuple(values) != stored.values:
+            version = 1 if stored is None else stored.version + 1
+            new = SectionDigests(buckets, tuple(values), version)
+        return DigestPlan(section, stored, touched, whole, new)
+
+    def mark_dirty(self) -> Mark | None:
+        """One mark naming every leaf this import will write or delete records of, in sections that have
+        digests (a section without them is read whole by the next import anyway)."""
+        leaves: dict[str, tuple[int, set[int]]] = {}
+        for plan in self.digest_plans:
+            if plan.stored is None:
+                continue
+            if plan.touched is None:
+                leaves[plan.section.code] = (ALL, set())
+            elif plan.touched:
+                leaves[plan.section.code] = (plan.stored.buckets.count, plan.touched)
+        return self.store.records.mark(self.clinic.clinic_id, self.import_id, leaves) if leaves else None
+
+    def commit_digests(self, own: Mark | None) -> None:
+        """Every write and delete is in: write the new digests, then clear this import's own mark, and the
+        marks of earlier imports that can no longer be writing whose leaves this import read whole."""
+        clinic_id = self.clinic.clinic_id
+        committed = True
+        covered: dict[str, set[int] | None] = {}
+        for plan in self.digest_plans:
+            if plan.new is not None:
+                after = plan.stored.version if plan.stored is not None else None
+                if not self.store.records.commit(clinic_id, plan.section, plan.new, after):
+                    logger.warning("digests changed by another import; their leaves stay dirty", extra={})
+                    committed = False
+                    continue
+            if plan.stored is not None and (plan.new is None or plan.new.buckets == plan.stored.buckets):
+                covered[plan.section.code] = plan.covered
+        if not committed:
+            return
+        now = time.time()
+
+        def clearable(mark: Mark) -> bool:
+            if now - mark.at < MARK_LIFETIME:
+                return False
+            for code, (count, leaves) in mark.leaves.items():
+                if code not in covered:
+                    return False
+                read = covered[code]
+                stored = self.digests.sections.get(code)
+                if read is not None and (stored is None or count != stored.buckets.count or not leaves <= read):
+                    return False
+            return True
+
+        cleared = [mark for mark in self.digests.marks if clearable(mark)]
+        self.store.records.unmark(clinic_id, [own, *cleared] if own is not None else cleared)
 
     def known_ids(self, section: Section[Any]) -> set[int]:
         """Ids the clinic has once this import is done."""

@@ -10,7 +10,8 @@ import dataclasses
 import datetime as dt
 import hashlib
 import json
-from collections.abc import Collection, Iterable, Mapping, Set
+import zlib
+from collections.abc import Collection, Iterable, Mapping, Sequence, Set
 from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any
@@ -18,10 +19,13 @@ from typing import Any
 from mediexchange.protocol.sections import APPOINTMENTS, RESOURCES, SCHEDULES, Section
 from mediexchange.records import Document, Issue, Order, OrderChange, OrderStatus, SyncedRecord
 
+# One encoder, made once (json.dumps with options builds a new one for every call).
+_CANONICAL = json.JSONEncoder(sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
+
 
 def canonical_json(content: Mapping[str, Any]) -> str:
     """A record's content in one canonical text: what is stored, and what its hash covers."""
-    return json.dumps(content, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
+    return _CANONICAL.encode(content)
 
 
 def digest_of(canonical: str) -> str:
@@ -29,19 +33,32 @@ def digest_of(canonical: str) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()[:32]
 
 
+_PLAIN = frozenset({int, str, float, bool, type(None)})  # exactly these types (an enum is not one of them)
+_NAMES: dict[type, tuple[str, ...]] = {}
+
+
+def _names(kind: type) -> tuple[str, ...]:
+    """The fields of a record type, once per type."""
+    if kind not in _NAMES:
+        _NAMES[kind] = tuple(f.name for f in dataclasses.fields(kind))
+    return _NAMES[kind]
+
+
 def _encode(value: Any) -> Any:
+    if type(value) in _PLAIN:
+        return value
     if isinstance(value, dt.date):  # dates and date-times alike
         return value.isoformat()
     if isinstance(value, tuple):
         return [_encode(v) for v in value]
     if dataclasses.is_dataclass(value):
-        return [_encode(getattr(value, f.name)) for f in dataclasses.fields(value)]
+        return [_encode(getattr(value, name)) for name in _names(type(value))]
     return value
 
 
 def content(record: SyncedRecord) -> dict[str, Any]:
     """The canonical content of a record: every field but its line, nested records as lists."""
-    return {f.name: _encode(getattr(record, f.name)) for f in dataclasses.fields(record) if f.name != "line"}
+    return {name: _encode(getattr(record, name)) for name in _names(type(record)) if name != "line"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +95,125 @@ def plan_sync(
     writes = tuple(key for key, digest in desired.items() if stored.get(key) != digest)
     deletes = tuple(key for key in stored if key not in desired and key not in keep) if replace_all else ()
     return Plan(writes, deletes)
+
+
+# -- bucket digests ------------------------------------------------------------------------------------
+#
+# A section's records are bucketed into leaves by their key alone: the shard the store keeps them in
+# (crc32 of the key, as it always was) and, within the shard, a 16-bit position (blake2b of the key) that
+# the store puts in front of the sort key. A leaf is a range of positions in one shard, so the store can
+# read one leaf with one query; how many leaves a section has is chosen per clinic and section from its
+# size and kept with the digests (the positions never move, whatever the count). A leaf's digest is the
+# sum, modulo 2**64, of a 64-bit hash of every record's key and content hash: it does not depend on the
+# order of the records and can be updated record by record (add the new, subtract the old).
+
+POSITIONS = 1 << 16  # positions per shard: the 4 hex digits in front of a stored sort key
+RECORDS_PER_LEAF = 4  # what a section aims at; it is rebucketed when 4x off either way
+MAX_LEAVES = 1 << 15  # 8 bytes each: a section's digests stay one item of 256 KB at most (DynamoDB: 400 KB)
+DIGEST_MODULUS = 1 << 64
+
+
+def shard_of(key: str, shards: int) -> int:
+    """The partition a record is kept in among its section's `shards`."""
+    return zlib.crc32(key.encode()) % shards
+
+
+def position_of(key: str) -> int:
+    """A record's place within its shard, 0 to POSITIONS - 1: what orders the leaves."""
+    return int.from_bytes(hashlib.blake2b(key.encode(), digest_size=2).digest(), "big")
+
+
+def mix(key: str, content_hash: str) -> int:
+    """What a record adds to its leaf's digest: its key and content hash together, 64 bits."""
+    return int.from_bytes(hashlib.blake2b(f"{key}\0{content_hash}".encode(), digest_size=8).digest(), "big")
+
+
+@dataclass(frozen=True, slots=True)
+class Buckets:
+    """How a section's records fall into leaves: `per_shard` leaves (a power of two) in each shard."""
+
+    shards: int
+    per_shard: int
+
+    @property
+    def count(self) -> int:
+        return self.shards * self.per_shard
+
+    def leaf(self, key: str) -> int:
+        return shard_of(key, self.shards) * self.per_shard + position_of(key) * self.per_shard // POSITIONS
+
+    def span(self, leaf: int) -> tuple[int, int, int]:
+        """(shard, first position, last position) of a leaf."""
+        shard, index = divmod(leaf, self.per_shard)
+        width = POSITIONS // self.per_shard
+        return shard, index * width, (index + 1) * width - 1
+
+    def suits(self, records: int) -> bool:
+        """Whether a section of `records` records may keep these buckets (else it is rebucketed)."""
+        per_leaf = records / self.count
+        not_too_many = self.per_shard == 1 or per_leaf >= RECORDS_PER_LEAF / 4
+        not_too_few = 2 * self.count > MAX_LEAVES or per_leaf <= 4 * RECORDS_PER_LEAF
+        return not_too_many and not_too_few
+
+
+def buckets_for(records: int, shards: int) -> Buckets:
+    """Buckets for a section of `records` records: about RECORDS_PER_LEAF in a leaf, a power of two per shard."""
+    wanted = max(1.0, records / (shards * RECORDS_PER_LEAF))
+    per_shard = 1
+    while per_shard * 2 <= min(wanted * 1.5, MAX_LEAVES // shards):  # the power of two nearest above 2/3 of it
+        per_shard *= 2
+    return Buckets(shards, per_shard)
+
+
+def leaf_digests(hashes: Iterable[tuple[str, str]], buckets: Buckets) -> list[int]:
+    """The digest of every leaf of a set of records given as (key, content hash)."""
+    values = [0] * buckets.count
+    for key, content_hash in hashes:
+        leaf = buckets.leaf(key)
+        values[leaf] = (values[leaf] + mix(key, content_hash)) % DIGEST_MODULUS
+    return values
+
+
+def leaves_of(keys: Iterable[str], buckets: Buckets) -> set[int]:
+    return {buckets.leaf(key) for key in keys}
+
+
+def after_plan(stored: Mapping[str, str], wanted: Mapping[str, str], plan: Plan) -> dict[str, str]:
+    """{key: content hash} of the records read (`stored`) once the plan's writes and deletes are in."""
+    result = dict(stored)
+    for key in plan.deletes:
+        result.pop(key, None)
+    for key in plan.writes:
+        result[key] = wanted[key]
+    return result
+
+
+def updated_digests(
+    values: Sequence[int],
+    buckets: Buckets,
+    read_whole: Set[int],
+    after: Mapping[str, str],
+    before: Mapping[str, str],
+) -> list[int]:
+    """The leaves' digests once a plan is in, from what was read: a leaf in `read_whole` was read whole
+    and `after` holds all of it as it will be; any other leaf changes by the records that differ between
+    `before` (as read, by key) and `after` (an absent key adds nothing)."""
+    new = list(values)
+    for leaf in read_whole:
+        new[leaf] = 0
+    for key, content_hash in after.items():
+        leaf = buckets.leaf(key)
+        if leaf in read_whole:
+            new[leaf] = (new[leaf] + mix(key, content_hash)) % DIGEST_MODULUS
+        elif before.get(key) != content_hash:
+            old = before.get(key)
+            delta = mix(key, content_hash) - (mix(key, old) if old is not None else 0)
+            new[leaf] = (new[leaf] + delta) % DIGEST_MODULUS
+    for key, content_hash in before.items():
+        leaf = buckets.leaf(key)
+        if key not in after and leaf not in read_whole:
+            new[leaf] = (new[leaf] - mix(key, content_hash)) % DIGEST_MODULUS
+    return new
 
 
 class OrderOutcome(StrEnum):

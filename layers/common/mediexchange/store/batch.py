@@ -103,18 +103,22 @@ def get_all(
     client: Any,
     table: str,
     keys: list[Item],
-    projection: str,
+    projection: str | None,
     parallelism: int,
     retry: RetryPolicy = RETRY,
 ) -> list[Item]:
-    """Every item of the given keys that exists, strongly consistent, with the projected attributes."""
+    """Every item of the given keys that exists, strongly consistent, with the projected attributes (all
+    of them if `projection` is None)."""
 
     def send(request: Item) -> tuple[list[Item], Item]:
         response = client.batch_get_item(RequestItems=request)
         return response["Responses"].get(table, []), response.get("UnprocessedKeys") or {}
 
     def fetch(chunk: tuple[Item, ...]) -> list[Item]:
-        request = {table: {"Keys": list(chunk), "ProjectionExpression": projection, "ConsistentRead": True}}
+        asked: Item = {"Keys": list(chunk), "ConsistentRead": True}
+        if projection is not None:
+            asked["ProjectionExpression"] = projection
+        request = {table: asked}
         return drain(send, request, retry)[0]
 
     with ThreadPoolExecutor(max_workers=parallelism) as pool:

@@ -113,6 +113,7 @@ class RecordModel(Model):
     d = UnicodeAttribute()  # content as canonical JSON
     rk = UnicodeAttribute(null=True)  # clinic#MIS resource id, for schedules and appointments
     at = UnicodeAttribute(null=True)  # kind code#local date or start time, sortable
+    v = NumberAttribute(null=True)  # 1: the sort key is the record's position, '#' and its key (store.synced)
     by_resource = ByResourceIndex()
 
 

@@ -1,21 +1,32 @@
-"""What the MIS syncs, as items of the Records table: keys, content, hashes, and reading them back.
+"""What the MIS syncs, as items of the Records table: keys, content, hashes, digests, and reading them back.
 
 The item layout lives here and nowhere else. A section's records are kept as the table of sections
 says (`protocol.sections`): few in one partition, or many spread over 32 and found by resource and
 time through the `by_resource` index.
+
+A record's sort key is its position within its shard (4 hex digits, `sync.position_of`), '#', and its
+key (its SHA-256 if that would pass DynamoDB's 1,024 bytes; the key is then in `k`); the item carries
+`v` = 1 to say so. Items written before the digests (sort key = the record key,
+no `v`) are still read, and an import rewrites them in the new layout (see `importing`). Beside the
+records, in the partition `clinic#DG`: one digest item per section (sort key: the section code) holding
+the digest of every leaf (`sync.Buckets`), and the dirty marks of imports under way (`mark#...`).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import hashlib
 import json
+import secrets
+import time
 import typing
-import zlib
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from typing import Any
 
+from botocore.exceptions import ClientError
 from pynamodb.exceptions import TransactWriteError
 from pynamodb.transactions import TransactWrite
 
@@ -23,10 +34,16 @@ from mediexchange.protocol.sections import RESOURCES, Section, Storage
 from mediexchange.records import Resource, SyncedRecord
 from mediexchange.store.backend import Backend, busy, guarded
 from mediexchange.store.batch import Item, delete_request, get_all, put_request, write_all
-from mediexchange.sync import Desired, desired
+from mediexchange.sync import Buckets, Desired, desired, position_of, shard_of
 
 SHARDS = {Storage.FEW: 1, Storage.BY_RESOURCE: 32}
 IDS_PER_TRANSACTION = 90  # DynamoDB takes 100 items in one transaction; one is the counter
+DIGESTS = "DG"  # a clinic's digests and dirty marks: partition clinic#DG
+MARK = "mark#"
+# A dirty mark of another import is cleared only once it is older than any attempt at an import can run
+# (the worker's Lambda timeout is 900 s): its writes can no longer be under way.
+MARK_LIFETIME = 1800
+ALL = -1  # a mark's leaf count meaning "every leaf of the section"
 
 
 _FIELD_TYPES: dict[Any, dict[str, Any]] = {}
@@ -60,23 +77,41 @@ def from_content(section: Section[Any], data: Mapping[str, Any]) -> Any:
     return section.record(**{name: _decode(types[name], value) for name, value in data.items()})
 
 
+def _shards(section: Section[Any]) -> int:
+    return SHARDS[section.storage]
+
+
 def _partition(clinic_id: str, section: Section[Any], record_key: str) -> str:
-    shard = zlib.crc32(record_key.encode()) % SHARDS[section.storage]
-    return f"{clinic_id}#{section.code}#{shard}"
+    return f"{clinic_id}#{section.code}#{shard_of(record_key, _shards(section))}"
 
 
 def _partitions(clinic_id: str, section: Section[Any]) -> list[str]:
-    return [f"{clinic_id}#{section.code}#{shard}" for shard in range(SHARDS[section.storage])]
+    return [f"{clinic_id}#{section.code}#{shard}" for shard in range(_shards(section))]
+
+
+MAX_SORT_KEY = 1024  # bytes, DynamoDB's limit
+
+
+def _sort_key(record_key: str) -> str:
+    """Position, '#', record key; a key too long for that (the protocol allows keys of 1,024 bytes) is
+    replaced by its SHA-256 and kept whole in `k`."""
+    sort_key = f"{position_of(record_key):04x}#{record_key}"
+    if len(sort_key) * 4 > MAX_SORT_KEY and len(sort_key.encode()) > MAX_SORT_KEY:
+        return f"{position_of(record_key):04x}#{hashlib.sha256(record_key.encode()).hexdigest()}"
+    return sort_key
 
 
 def _item(clinic_id: str, section: Section[Any], wanted: Desired) -> Item:
     """The item of a record in DynamoDB's own form (the layout of RecordModel), ready for a batch."""
     item = {
         "pk": {"S": _partition(clinic_id, section, wanted.key)},
-        "sk": {"S": wanted.key},
+        "sk": {"S": _sort_key(wanted.key)},
         "h": {"S": wanted.digest},
         "d": {"S": wanted.canonical},
+        "v": {"N": "1"},
     }
+    if item["sk"]["S"][5:] != wanted.key:
+        item["k"] = {"S": wanted.key}
     if section.when is not None:
         # Schedules and appointments of a resource share the index; the kind code keeps them apart.
         item["rk"] = {"S": f"{clinic_id}#{wanted.record.resource_id}"}  # type: ignore[union-attr]
@@ -85,7 +120,94 @@ def _item(clinic_id: str, section: Section[Any], wanted: Desired) -> Item:
 
 
 def _key(clinic_id: str, section: Section[Any], record_key: str) -> Item:
+    return {"pk": {"S": _partition(clinic_id, section, record_key)}, "sk": {"S": _sort_key(record_key)}}
+
+
+def _legacy_key(clinic_id: str, section: Section[Any], record_key: str) -> Item:
+    """The key of an item written before the digests: the record key is the whole sort key."""
     return {"pk": {"S": _partition(clinic_id, section, record_key)}, "sk": {"S": record_key}}
+
+
+def _record_key(item: Item) -> tuple[str, bool]:
+    """(record key, whether the item is in the old layout)."""
+    sort_key = item["sk"]["S"]
+    if "v" not in item:
+        return sort_key, True
+    return (item["k"]["S"] if "k" in item else sort_key[5:]), False
+
+
+def _moved(item: Item) -> Item:
+    """An item of the old layout in the new one."""
+    key = item["sk"]["S"]
+    moved = {**item, "sk": {"S": _sort_key(key)}, "v": {"N": "1"}}
+    if moved["sk"]["S"][5:] != key:
+        moved["k"] = {"S": key}
+    return moved
+
+
+@dataclass
+class Read:
+    """Records of a section as read: {key: content hash}, of the items in the layout with positions and of
+    those in the old layout (a key may be in both after an import stopped half-way through rewriting it)."""
+
+    hashes: dict[str, str] = field(default_factory=dict)
+    legacy: dict[str, str] = field(default_factory=dict)
+
+    def add(self, items: Iterable[Item]) -> Read:
+        for item in items:
+            key, legacy = _record_key(item)
+            (self.legacy if legacy else self.hashes)[key] = item["h"]["S"]
+        return self
+
+    def merged(self) -> dict[str, str]:
+        """{key: content hash}, the item with positions where there are two."""
+        return {**self.legacy, **self.hashes}
+
+
+@dataclass(frozen=True)
+class SectionDigests:
+    """The stored digests of a section: its buckets, every leaf's digest, and the item's version."""
+
+    buckets: Buckets
+    values: tuple[int, ...]
+    version: int
+
+
+@dataclass(frozen=True)
+class Mark:
+    """A dirty mark: an import may be writing these leaves. {section code: (leaf count, leaves)}."""
+
+    sort_key: str
+    at: int
+    leaves: Mapping[str, tuple[int, frozenset[int]]]
+
+
+@dataclass(frozen=True)
+class Digests:
+    """What the clinic's digest partition holds: the digests of each section and the dirty marks."""
+
+    sections: Mapping[str, SectionDigests] = field(default_factory=dict)
+    marks: Sequence[Mark] = ()
+
+    def dirty(self, code: str) -> set[int] | None:
+        """The leaves of a section some mark names; None if a mark names them all (or other buckets)."""
+        stored = self.sections.get(code)
+        leaves: set[int] = set()
+        for mark in self.marks:
+            if code in mark.leaves:
+                count, named = mark.leaves[code]
+                if stored is None or count != stored.buckets.count:
+                    return None
+                leaves |= named
+        return leaves
+
+
+def _pack(values: Sequence[int], width: int) -> bytes:
+    return b"".join(value.to_bytes(width, "big") for value in values)
+
+
+def _unpack(data: bytes, width: int) -> list[int]:
+    return [int.from_bytes(data[i : i + width], "big") for i in range(0, len(data), width)]
 
 
 @guarded
@@ -105,12 +227,30 @@ class SyncedRecords:
         requests = (delete_request(_key(clinic_id, section, key)) for section, key in deletes)
         return write_all(self.backend.bulk, self.table, requests, self.parallelism, self.backend.retry)
 
-    def _query(self, partition: str, projection: str) -> list[Item]:
+    def delete_legacy(self, clinic_id: str, deletes: Iterable[tuple[Section[Any], str]]) -> int:
+        """Delete items of the old layout (sort key = record key)."""
+        requests = (delete_request(_legacy_key(clinic_id, section, key)) for section, key in deletes)
+        return write_all(self.backend.bulk, self.table, requests, self.parallelism, self.backend.retry)
+
+    def copy_legacy(self, clinic_id: str, section: Section[Any], keys: Sequence[str]) -> int:
+        """Write items of the old layout again in the new one, as they are (records the import keeps
+        without having their content: rejected ones, or those a diff did not send)."""
+        wanted = [_legacy_key(clinic_id, section, key) for key in keys]
+        items = get_all(self.backend.bulk, self.table, wanted, None, self.parallelism, self.backend.retry)
+        moved = (_moved(item) for item in items)
+        requests = (put_request(item) for item in moved)
+        return write_all(self.backend.bulk, self.table, requests, self.parallelism, self.backend.retry)
+
+    def _query(self, partition: str, projection: str, between: tuple[str, str] | None = None) -> list[Item]:
         paginator = self.backend.dynamodb.get_paginator("query")
+        condition, values = "pk = :pk", {":pk": {"S": partition}}
+        if between is not None:
+            condition += " AND sk BETWEEN :first AND :last"
+            values |= {":first": {"S": between[0]}, ":last": {"S": between[1]}}
         pages = paginator.paginate(
             TableName=self.table,
-            KeyConditionExpression="pk = :pk",
-            ExpressionAttributeValues={":pk": {"S": partition}},
+            KeyConditionExpression=condition,
+            ExpressionAttributeValues=values,
             ProjectionExpression=projection,
             ConsistentRead=True,
         )
@@ -123,20 +263,109 @@ class SyncedRecords:
         with ThreadPoolExecutor(max_workers=self.parallelism) as pool:
             return [item for items in pool.map(lambda p: self._query(p, projection), partitions) for item in items]
 
+    def read_all(self, clinic_id: str, section: Section[Any]) -> Read:
+        """Every stored record's key and content hash, in either layout; strongly consistent."""
+        return Read().add(self._query_all(clinic_id, section, "sk, h, v, k"))
+
+    def read_leaves(self, clinic_id: str, section: Section[Any], buckets: Buckets, leaves: Iterable[int]) -> Read:
+        """The keys and content hashes of the records of the given leaves: one query each."""
+
+        def leaf(number: int) -> list[Item]:
+            shard, first, last = buckets.span(number)
+            # Every sort key of a position p is "pppp#..."; '$' follows '#'.
+            return self._query(f"{clinic_id}#{section.code}#{shard}", "sk, h, v, k", (f"{first:04x}#", f"{last:04x}$"))
+
+        numbers = sorted(leaves)
+        if len(numbers) <= 1:
+            return Read().add(item for number in numbers for item in leaf(number))
+        with ThreadPoolExecutor(max_workers=self.parallelism) as pool:
+            return Read().add(item for items in pool.map(leaf, numbers) for item in items)
+
     def hashes(self, clinic_id: str, section: Section[Any]) -> dict[str, str]:
         """{record key: content hash} of everything of a section the clinic has; strongly consistent."""
-        return {item["sk"]["S"]: item["h"]["S"] for item in self._query_all(clinic_id, section, "sk, h")}
+        return self.read_all(clinic_id, section).merged()
 
     def hashes_of(self, clinic_id: str, section: Section[Any], keys: Iterable[str]) -> dict[str, str]:
-        """{record key: content hash} of just the given records: a diff reads what it sends, not the clinic."""
+        """{record key: content hash} of just the given records, as kept once the section has digests."""
         wanted = [_key(clinic_id, section, key) for key in keys]
-        items = get_all(self.backend.bulk, self.table, wanted, "sk, h", self.parallelism, self.backend.retry)
-        return {item["sk"]["S"]: item["h"]["S"] for item in items}
+        items = get_all(self.backend.bulk, self.table, wanted, "sk, h, v, k", self.parallelism, self.backend.retry)
+        return Read().add(items).hashes
 
     def all(self, clinic_id: str, section: Section[Any]) -> list[Any]:
-        """Every stored record of a section, in no particular order."""
-        items = self._query_all(clinic_id, section, "d")
-        return [from_content(section, json.loads(item["d"]["S"])) for item in items]
+        """Every stored record of a section, in no particular order (once, in whichever layout)."""
+        found: dict[str, tuple[bool, str]] = {}
+        for item in self._query_all(clinic_id, section, "sk, v, k, d"):
+            key, legacy = _record_key(item)
+            if not legacy or key not in found:
+                found[key] = (legacy, item["d"]["S"])
+        return [from_content(section, json.loads(data)) for _, data in found.values()]
+
+    # -- digests and dirty marks ---------------------------------------------------------------------
+
+    def digests(self, clinic_id: str) -> Digests:
+        """The clinic's digests and dirty marks: one strongly consistent query."""
+        sections, marks = {}, []
+        for item in self._query(f"{clinic_id}#{DIGESTS}", "sk, s, n, x, ver, t, m"):
+            sort_key = item["sk"]["S"]
+            if sort_key.startswith(MARK):
+                named = json.loads(item["m"]["S"])
+                leaves = {code: (int(count), frozenset(numbers)) for code, (count, numbers) in named.items()}
+                marks.append(Mark(sort_key, int(item["t"]["N"]), leaves))
+            else:
+                buckets = Buckets(int(item["s"]["N"]), int(item["n"]["N"]))
+                values = tuple(_unpack(item["x"]["B"], 8))
+                assert len(values) == buckets.count, f"digests of {sort_key} do not match their buckets"
+                sections[sort_key] = SectionDigests(buckets, values, int(item["ver"]["N"]))
+        return Digests(sections, marks)
+
+    def mark(self, clinic_id: str, import_id: str, leaves: Mapping[str, tuple[int, Iterable[int]]]) -> Mark:
+        """Mark leaves dirty before their records are written or deleted: {section code: (leaf count or
+        ALL, leaves)}. A failed mark leaves nothing behind that matters (nothing was written yet)."""
+        named = {code: (count, sorted(numbers)) for code, (count, numbers) in leaves.items()}
+        mark = Mark(f"{MARK}{import_id}#{secrets.token_hex(4)}", int(time.time()), {})
+        self.backend.dynamodb.put_item(
+            TableName=self.table,
+            Item={
+                "pk": {"S": f"{clinic_id}#{DIGESTS}"},
+                "sk": {"S": mark.sort_key},
+                "t": {"N": str(mark.at)},
+                "m": {"S": json.dumps(named, separators=(",", ":"))},
+            },
+        )
+        return mark
+
+    def commit(self, clinic_id: str, section: Section[Any], digests: SectionDigests, after: int | None) -> bool:
+        """Write a section's digests once every write and delete of its leaves is in; only if the stored
+        digests are still those of version `after` (None: there were none). False if they were not."""
+        condition = "attribute_not_exists(pk)" if after is None else "ver = :after"
+        values = {} if after is None else {":after": {"N": str(after)}}
+        try:
+            self.backend.dynamodb.put_item(
+                TableName=self.table,
+                Item={
+                    "pk": {"S": f"{clinic_id}#{DIGESTS}"},
+                    "sk": {"S": section.code},
+                    "s": {"N": str(digests.buckets.shards)},
+                    "n": {"N": str(digests.buckets.per_shard)},
+                    "x": {"B": _pack(digests.values, 8)},
+                    "ver": {"N": str(digests.version)},
+                },
+                ConditionExpression=condition,
+                **({"ExpressionAttributeValues": values} if values else {}),
+            )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
+
+    def unmark(self, clinic_id: str, marks: Iterable[Mark]) -> None:
+        for mark in marks:
+            key = {"pk": {"S": f"{clinic_id}#{DIGESTS}"}, "sk": {"S": mark.sort_key}}
+            self.backend.dynamodb.delete_item(TableName=self.table, Key=key)
+
+    def shards(self, section: Section[Any]) -> int:
+        return _shards(section)
 
     def of_resource(
         self, clinic_id: str, section: Section[Any], mis_resource_id: int, first: str, last: str
