@@ -15,7 +15,7 @@ import boto3
 import pytest
 from mediexchange.errors import AdminError
 from mediexchange.records import Clinic, Lane, Order, OrderStatus
-from mediexchange.store import ClinicOverview, KeyInfo, Session, Store, Ticket
+from mediexchange.store import WAITING_COUNTED, ClinicOverview, KeyInfo, Session, Store, Ticket
 from mediexchange.store import sessions as sessions_module
 
 from functions.import_worker.app import lambda_handler as worker
@@ -323,6 +323,20 @@ def test_an_order_the_mis_makes_received_again_waits_anew(store: Store, clinic: 
     changed = store.orders.get(clinic.clinic_id, order.id)
     assert changed is not None and changed.last_changed >= before
     assert store.orders.waiting(clinic.clinic_id) == (1, changed.last_changed)
+
+
+def test_waiting_orders_are_counted_to_one_past_the_limit_and_the_oldest_is_still_the_oldest(
+    store: Store, clinic: Clinic
+) -> None:
+    # Given more orders waiting than are counted one by one (a clinic whose MIS stopped deciding)
+    many = WAITING_COUNTED + 5
+    ids = store.clinics.reserve_order_ids(clinic.clinic_id, many)
+    orders = [an_order(order_id, T0 + order_id, dt.datetime(2030, 3, 20, 10)) for order_id in ids]
+    store.orders.load(clinic.clinic_id, orders, MOSCOW)
+    # When they are counted
+    count, oldest = store.orders.waiting(clinic.clinic_id)
+    # Then the count stops one past the limit, and the oldest is the first booked
+    assert (count, oldest) == (WAITING_COUNTED + 1, T0 + ids[0])
 
 
 def test_the_orders_of_some_days_are_those_whose_visit_starts_on_them(store: Store, clinic: Clinic) -> None:

@@ -24,7 +24,7 @@ from aws_lambda_powertools.event_handler import Response
 from mediexchange import portal
 from mediexchange.console.pages import Page
 from mediexchange.errors import InvalidRequest
-from mediexchange.records import Clinic, Order, OrderStatus, Resource
+from mediexchange.records import Clinic, OrderStatus, Resource
 from mediexchange.slots import Interval, instant
 from mediexchange.store import Store
 from mediexchange.timeutil import zone
@@ -171,7 +171,9 @@ def _span(interval: Interval, midnight: dt.datetime, length: int, tz: ZoneInfo) 
     return Span(start, end, f"{_hhmm(interval.start, tz)}–{_hhmm(interval.end, tz)}")
 
 
-def _cell(found: portal.ResourceDays, day: dt.date, orders: Mapping[int, Order], offered: bool, tz: ZoneInfo) -> Cell:
+def _cell(
+    found: portal.ResourceDays, day: dt.date, statuses: Mapping[int, OrderStatus], offered: bool, tz: ZoneInfo
+) -> Cell:
     midnight = instant(day, 0, tz)
     length = round((instant(day + ONE_DAY, 0, tz) - midnight).total_seconds() / 60)
 
@@ -199,9 +201,9 @@ def _cell(found: portal.ResourceDays, day: dt.date, orders: Mapping[int, Order],
     held: list[OrderBlock] = []
     for order_id, interval in found.holds.items():
         placed = span(interval)
-        order = orders.get(order_id)
-        if placed is not None and order is not None:
-            held.append(OrderBlock(placed, order_id, STATUS[order.status]))
+        status = statuses.get(order_id)
+        if placed is not None and status is not None:
+            held.append(OrderBlock(placed, order_id, STATUS[status]))
     held.sort(key=lambda o: (o.span.start, o.order_id))
     free: list[FreeSlot] = []
     if offered:
@@ -225,16 +227,16 @@ def board(store: Store, clinic: Clinic, first: dt.date, days: int, page: int) ->
     last = first + dt.timedelta(days=days - 1)
     now = dt.datetime.now(dt.UTC)
 
-    def read(pair: tuple[int, Resource]) -> tuple[portal.ResourceDays, dict[int, Order]]:
-        """One resource's days as the portal computes them, and the orders holding its time (their status)."""
+    def read(pair: tuple[int, Resource]) -> tuple[portal.ResourceDays, dict[int, OrderStatus]]:
+        """One resource's days as the portal computes them, and the status of each order holding its time."""
         found = portal.resource_days(store, clinic, pair[1], first, last, pair[0], now)
-        return found, store.orders.get_many(clinic.clinic_id, found.holds) if found.holds else {}
+        return found, store.orders.statuses(clinic.clinic_id, found.holds) if found.holds else {}
 
     # The resources are read in parallel, each with its orders as soon as its holds are known.
     with ThreadPoolExecutor(max_workers=max(1, min(len(shown), store.settings.store_parallelism))) as pool:
         read_all = list(pool.map(read, shown))
     found = [f for f, _ in read_all]
-    orders = {order_id: order for _, some in read_all for order_id, order in some.items()}
+    statuses = {order_id: status for _, some in read_all for order_id, status in some.items()}
     stale = clinic.stale_since(time.time())  # as the portal's slots answer decides it
     day_list = tuple(first + dt.timedelta(days=n) for n in range(days))
     rows = tuple(
@@ -243,7 +245,7 @@ def board(store: Store, clinic: Clinic, first: dt.date, days: int, page: int) ->
             f.resource.id,
             f.resource.name,
             f.resource.time_step,
-            tuple(_cell(f, day, orders, stale is None, tz) for day in day_list),
+            tuple(_cell(f, day, statuses, stale is None, tz) for day in day_list),
         )
         for f in found
     )

@@ -23,7 +23,7 @@ from aws_lambda_powertools.event_handler import Response
 from mediexchange.console.pages import Page, not_found
 from mediexchange.protocol.sections import APPOINTMENTS, GROUPS, ORDERS, RESOURCES, SCHEDULES
 from mediexchange.records import Clinic
-from mediexchange.store import ClinicOverview, ImportEntry, SectionSeen, Store
+from mediexchange.store import WAITING_COUNTED, ClinicOverview, ImportEntry, SectionSeen, Store
 
 OK, WARN, BAD = "ok", "warn", "bad"
 LEVELS = (OK, WARN, BAD)
@@ -110,6 +110,10 @@ class Health:
     @property
     def queued(self) -> int:
         return sum(self.overview.queued.values())
+
+    @property
+    def waiting_text(self) -> str:
+        return f"{WAITING_COUNTED}+" if self.waiting > WAITING_COUNTED else str(self.waiting)
 
     @property
     def level(self) -> str:

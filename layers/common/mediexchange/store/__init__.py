@@ -18,11 +18,12 @@ from mediexchange.store.exports import Exports
 from mediexchange.store.history import History, OrderEvent
 from mediexchange.store.imports import ImportEntry, ImportLog, Ticket, Turn
 from mediexchange.store.models import describe
-from mediexchange.store.orders import Orders
+from mediexchange.store.orders import WAITING_COUNTED, Orders
 from mediexchange.store.sessions import Session, Sessions
 from mediexchange.store.synced import SyncedRecords
 
 __all__ = [
+    "WAITING_COUNTED",
     "ClinicOverview",
     "ImportEntry",
     "KeyInfo",

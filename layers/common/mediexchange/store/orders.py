@@ -24,6 +24,7 @@ from mediexchange.timeutil import from_local_text, local_text
 
 STORED = tuple((name, f.codec) for name, f in ORDER_FIELDS if f.stored and name != "id")
 MIS_CHANGED = tuple(name for name, f in ORDER_FIELDS if f.mis_changed)
+WAITING_COUNTED = 1000  # waiting orders counted one by one; beyond, a clinic's page says "1000+"
 
 
 def _stored(codec: Codec, value: Any) -> Any:
@@ -80,6 +81,12 @@ class Orders:
     def get_many(self, clinic_id: str, order_ids: Iterable[int]) -> dict[int, Order]:
         keys = [(clinic_id, order_id) for order_id in set(order_ids)]
         return {int(m.order_id): self._to_order(m) for m in self.model.batch_get(keys, consistent_read=True)}
+
+    def statuses(self, clinic_id: str, order_ids: Iterable[int]) -> dict[int, OrderStatus]:
+        """{order id: status}, reading nothing else of the orders (the board shows hundreds at once)."""
+        keys = [(clinic_id, order_id) for order_id in set(order_ids)]
+        found = self.model.batch_get(keys, consistent_read=True, attributes_to_get=["order_id", "status"])
+        return {int(m.order_id): OrderStatus(int(getattr(m, "status"))) for m in found}  # noqa: B009 - a field made from ORDER_FIELDS, unseen by mypy
 
     def book(self, clinic_id: str, order: Order, tz: ZoneInfo, check: Check | None = None) -> None:
         """Store a new order together with the time it holds; `check` sees the holds around it and
@@ -138,14 +145,16 @@ class Orders:
         return sorted(found, key=lambda order: (order.last_changed, order.id))
 
     def waiting(self, clinic_id: str) -> tuple[int, int | None]:
-        """How many of the clinic's orders wait for the MIS's decision, and since when the oldest has
-        (unix seconds); from the sparse index, reading its keys only, every page."""
+        """How many of the clinic's orders wait for the MIS's decision, counted to one past WAITING_COUNTED
+        (beyond, the answer is the same: its MIS stopped deciding), and since when the oldest has (unix
+        seconds); from the sparse index, its keys only."""
         pages = self.backend.dynamodb.get_paginator("query").paginate(
             TableName=self.backend.settings.orders_table,
             IndexName=self.model.by_waiting.Meta.index_name,
             KeyConditionExpression="clinic_id = :clinic",
             ExpressionAttributeValues={":clinic": {"S": clinic_id}},
             ProjectionExpression="waiting_since",
+            PaginationConfig={"MaxItems": WAITING_COUNTED + 1, "PageSize": WAITING_COUNTED + 1},
         )
         count, oldest = 0, None
         for page in pages:
