@@ -12,7 +12,13 @@ PIP_INSTALL = bin/pip install --quiet --disable-pip-version-check --require-hash
 PIP_FIRST = bin/pip install --quiet --disable-pip-version-check --require-hashes -r requirements-pip.txt
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: run test reliability bench lint typecheck validate layer-size unit integration build lock clean
+.PHONY: run test reliability bench lint typecheck validate layer-size unit integration build lock clean screenshots
+
+# The console's browser tests drive Debian's Chromium, never a browser Playwright downloads. make test
+# installs it when it is missing (apt-get, as root: CI's clean clone); anyone else is told how.
+CHROMIUM := /usr/bin/chromium
+export CHROMIUM
+export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD := 1
 
 $(READY): requirements-pip.txt requirements-dev.txt layers/common/requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -38,7 +44,19 @@ $(CHECKS_READY): requirements-pip.txt requirements-checks.txt
 run: $(READY)
 	$(VENV)/bin/python -m devserver
 
-test: lint typecheck validate layer-size
+$(CHROMIUM):
+	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "Installing Debian's chromium for the browser tests (apt-get)"; \
+		DEBIAN_FRONTEND=noninteractive apt-get update -q && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium; \
+	else \
+		echo "The browser tests need Debian's chromium at $(CHROMIUM), and only root can install it:" >&2; \
+		echo "  sudo apt-get install --no-install-recommends chromium   (then make test again)" >&2; \
+		exit 1; \
+	fi
+	@test -x $(CHROMIUM) || (echo "apt-get installed no $(CHROMIUM)" >&2; exit 1)
+
+test: lint typecheck validate layer-size $(CHROMIUM)
 	$(VENV)/bin/pytest -n auto --dist loadfile
 
 lint: $(READY)
@@ -81,6 +99,11 @@ reliability: $(READY)
 # store; prints every figure beside its baseline. About 7 minutes here.
 bench: $(READY)
 	$(VENV)/bin/python -m bench
+
+# Screenshots of every console page for the README (docs/console/*.png), from a local server filled with the
+# seed's sample, a partial import and a booking, in Debian's Chromium.
+screenshots: $(READY) $(CHROMIUM)
+	$(VENV)/bin/python -m tests.browser.screenshots docs/console
 
 unit: $(READY)
 	$(VENV)/bin/pytest tests/unit
