@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import sys
 from collections.abc import MutableMapping, Sequence
@@ -17,7 +16,7 @@ from collections.abc import MutableMapping, Sequence
 from mediexchange.config import ConfigurationError, Settings
 from mediexchange.errors import AdminError, ServiceError
 from mediexchange.keys import new_client_key
-from mediexchange.records import Clinic, ExportNames
+from mediexchange.records import Clinic, ExportNames, hours_from_text, hours_text
 from mediexchange.store import Store
 from mediexchange.timeutil import DEFAULT_TIMEZONE
 
@@ -63,24 +62,20 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _positive_hours(raw: str) -> float:
-    try:
-        hours = float(raw)
-    except ValueError:
-        hours = math.nan
-    if not (math.isfinite(hours) and hours > 0):
+    hours = hours_from_text(raw)
+    if hours is None:
         raise AdminError(f"--stale-after must be a positive number of hours, got {raw!r}")
     return hours
 
 
 def _settings_lines(clinic: Clinic) -> str:
-    hours = clinic.stale_after_hours
     return "\n".join(
         [
             f"clinic_id: {clinic.clinic_id}",
             f"name: {clinic.name}",
             f"timezone: {clinic.timezone}",
             f"export_names: {clinic.export_names.value}",
-            f"stale_after_hours: {int(hours) if hours.is_integer() else hours}",
+            f"stale_after_hours: {hours_text(clinic.stale_after_hours)}",
         ]
     )
 

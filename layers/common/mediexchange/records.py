@@ -7,6 +7,7 @@ Pure data, no I/O. Dates and times are the clinic's local wall-clock time (naive
 from __future__ import annotations
 
 import datetime as dt
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
@@ -232,6 +233,21 @@ class ExportNames(StrEnum):
 
 
 DEFAULT_STALE_AFTER_HOURS = 3.0  # SPEC section 5: no Appointments for longer than this and a clinic offers no slots
+
+
+def hours_from_text(raw: str) -> float | None:
+    """A clinic's `stale_after` as an administrator types it (a decimal comma too): a positive, finite number
+    of hours, or None."""
+    try:
+        hours = float(raw.strip().replace(",", "."))
+    except ValueError:
+        return None
+    return hours if math.isfinite(hours) and hours > 0 else None
+
+
+def hours_text(hours: float) -> str:
+    """Hours as an administrator would type them: 3, not 3.0."""
+    return str(int(hours)) if hours.is_integer() else str(hours)
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,15 +8,13 @@ logged with who made it, and nothing else.
 
 from __future__ import annotations
 
-import math
-
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import Response
 
 from mediexchange.console.pages import Form, Page, read_form
 from mediexchange.errors import AdminError
 from mediexchange.keys import new_client_key
-from mediexchange.records import Clinic, ExportNames
+from mediexchange.records import Clinic, ExportNames, hours_from_text, hours_text
 from mediexchange.store import Store
 from mediexchange.timeutil import DEFAULT_TIMEZONE
 
@@ -47,17 +45,10 @@ def _operator_form(page: Page, store: Store, clinic_id: str) -> tuple[Page, Clin
 
 def _hours(raw: str) -> float:
     """stale_after_hours as typed, checked as `mediexchange clinic set --stale-after` checks it."""
-    try:
-        hours = float(raw.replace(",", "."))
-    except ValueError:
-        hours = math.nan
-    if not (math.isfinite(hours) and hours > 0):
+    hours = hours_from_text(raw)
+    if hours is None:
         raise AdminError(f"stale_after_hours must be a positive number of hours, got {raw!r}")
     return hours
-
-
-def _hours_text(hours: float) -> str:
-    return str(int(hours)) if hours.is_integer() else str(hours)
 
 
 def _settings(
@@ -72,7 +63,7 @@ def _settings(
     values = {
         "timezone": clinic.timezone,
         "export_names": clinic.export_names.value,
-        "stale_after_hours": _hours_text(clinic.stale_after_hours),
+        "stale_after_hours": hours_text(clinic.stale_after_hours),
         **(typed or {}),
     }
     return page.render(
