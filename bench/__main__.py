@@ -185,7 +185,8 @@ def export_figures(store: Store, clinic_key: str, clinic_id: str, window: tuple[
     start, end = window
     client, table = raw_client(store.settings), store.settings.orders_table
     # The index the export reads, and its keys, as the store declares them.
-    [(index, keys)] = store.schema()[table]["indexes"].items()
+    index = "by_last_changed"
+    keys = store.schema()[table]["indexes"][index]
     clinic, changed = keys["HASH"], keys["RANGE"]
 
     def raw_query() -> None:
