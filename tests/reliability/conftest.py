@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from tests.reliability.faults import injector  # noqa: F401 - shared fixture
 from tests.reliability.figures import FIGURES, FULL
 from tests.unit.conftest import clinic, dynamodb, store  # noqa: F401 - shared fixtures
 
