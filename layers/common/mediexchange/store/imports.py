@@ -117,22 +117,18 @@ class ImportLog:
         self.clinics = backend.tables.clinics
 
     def receive(self, ticket: Ticket, data: bytes, charset: str | None, now: float) -> None:
-        """Give the worker its message, keep the raw document, then queue the import in its lane: nothing
-        is answered before all three, and in this order each step's failure strands nothing (a message
-        whose import never joined its lane finds no entry and is dropped). The message goes first, right
-        after the import's id is made: the queue delivers a lane's messages in the order sent and the lane
-        applies its imports in id order, so the two orders must not cross (the worker would wait on its
-        own message's successor)."""
+        """Keep the raw document, give the worker its message, then queue it in its lane: nothing is
+        answered before all three, and in this order each step's failure strands nothing."""
         clinic_id, import_id = ticket.clinic_id, ticket.import_id
         content_type = f"application/xml; charset={charset}" if charset else "application/xml"
+        key = document_key(clinic_id, import_id)
+        self.backend.s3.put_object(Bucket=self.settings.documents_bucket, Key=key, Body=data, ContentType=content_type)
         self.backend.sqs.send_message(
             QueueUrl=self.settings.import_queue_url,
             MessageBody=json.dumps({"clinic_id": clinic_id, "import_id": import_id}),
             MessageGroupId=f"{clinic_id}/{ticket.lane}",  # the queue delivers a lane's messages in order, one at a time
             MessageDeduplicationId=import_id,
         )
-        key = document_key(clinic_id, import_id)
-        self.backend.s3.put_object(Bucket=self.settings.documents_bucket, Key=key, Body=data, ContentType=content_type)
         expires = dt.datetime.fromtimestamp(now, dt.UTC) + dt.timedelta(days=self.settings.retention_days)
         entry = self.model(
             clinic_id, import_id, received_at=int(now), state=QUEUED, lane=ticket.lane, size=len(data), expires=expires
