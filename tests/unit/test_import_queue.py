@@ -238,6 +238,27 @@ def test_the_worker_leaves_an_import_to_its_live_request(store: Store, clinic: C
     assert store.records.all(clinic.clinic_id, RESOURCES) == []
 
 
+def test_a_worker_whose_import_crossed_an_older_one_applies_the_older_first(store: Store, clinic: Clinic) -> None:
+    # Given two imports handed to the worker whose messages were sent in the other order than their ids
+    # (received at once: the newer one's message went out first)
+    newer = Ticket(clinic.clinic_id, Lane.SYNC, "20000101T000001.000000-00000000")
+    older = Ticket(clinic.clinic_id, Lane.SYNC, OLDER)
+    renamed = document('<Resources><r id="7" name="Sidorova" time_step="30"/></Resources>')
+    store.imports.receive(newer, renamed, None, time.time())
+    store.imports.receive(older, ONE_RESOURCE, None, time.time())
+    for ticket in (newer, older):
+        store.imports.hand_over(ticket)
+    # When the queue delivers the newer one's message first
+    message = next(m for m in messages(store) if newer.import_id in m["body"])
+    answer = worker({"Records": [message]}, FakeContext())
+    # Then the worker applied the older import, then the newer one: both done, the newer one's data stored
+    assert answer == {"batchItemFailures": []}
+    assert states() == [(newer.import_id, "done"), (OLDER, "done")]
+    [resource] = store.records.all(clinic.clinic_id, RESOURCES)
+    assert resource.name == "Sidorova"
+    assert queue_of(store, clinic, Lane.SYNC) == set()
+
+
 def test_a_request_leaves_its_finished_import_alone(store: Store, clinic: Clinic) -> None:
     # Given an import that finished (by the worker) while its request still waited for its turn
     older = receive_older(store, clinic)

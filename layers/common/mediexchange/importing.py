@@ -171,6 +171,14 @@ def finish_received(
     data, charset = store.imports.document(clinic_id, import_id)
     job = Job(store, clinic, Ticket(clinic_id, entry.lane, import_id))
     with logged(job, final=last_try):
+        # The queue delivers a lane's messages in the order they were sent, the lane applies its imports in id
+        # order, and two imports received at once may have crossed between the two: an older import whose
+        # message waits behind this one's would never get its turn. So its worker applies the older ones first
+        # (each left alone while its own request may still apply it; a finished one is skipped).
+        for older in store.imports.queued(clinic_id, entry.lane):
+            if older >= import_id:
+                break
+            finish_received(store, clinic_id, older, wait_until=wait_until)
         root = parse_document(data, charset)
         job.sections.extend(sections_of(root))
         document = read_document(root, zone(clinic.timezone))

@@ -156,10 +156,10 @@ class ImportLog:
         holds a live lease."""
         now = time.time() if now is None else now
         queue, lease, lease_expires = _lane(self.clinics, ticket.lane)
-        waiting = getattr(self.clinics.get(ticket.clinic_id, consistent_read=True), queue.attr_name) or set()
+        waiting = self.queued(ticket.clinic_id, ticket.lane)
         if ticket.import_id not in waiting:
             return Turn.GONE
-        if min(waiting) != ticket.import_id:
+        if waiting[0] != ticket.import_id:
             return Turn.WAIT
         until = int(now) + self.settings.import_lease_seconds
         try:
@@ -180,6 +180,11 @@ class ImportLog:
                 raise
             return Turn.WAIT
         return Turn.TAKEN
+
+    def queued(self, clinic_id: str, lane: Lane) -> list[str]:
+        """The imports of a clinic's lane received and not finished, oldest first (their ids sort by time)."""
+        queue, _, _ = _lane(self.clinics, lane)
+        return sorted(getattr(self.clinics.get(clinic_id, consistent_read=True), queue.attr_name) or ())
 
     def renew(self, ticket: Ticket, now: float | None = None) -> bool:
         """Extend this attempt's lease by a lease length; False if it is no longer this attempt's."""
