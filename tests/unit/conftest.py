@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import json
 from collections.abc import Iterator
 from typing import Any
@@ -10,7 +11,7 @@ from typing import Any
 import boto3
 import pytest
 from mediexchange.config import Settings
-from mediexchange.records import Clinic
+from mediexchange.records import Clinic, Order, OrderStatus
 from mediexchange.store import Store
 from mediexchange.store.models import SEEN_PREFIX
 from mediexchange.web import use_store
@@ -153,3 +154,23 @@ def call_status(query: dict[str, str]) -> tuple[int, Any]:
 
     response = lambda_handler(api_event("GET", "/services/status.php", query=query), FakeContext())
     return response["statusCode"], etree.fromstring(decoded(response))
+
+
+def an_order(order_id: int = 1, last_changed: int = 1_900_000_000, **fields: Any) -> Order:
+    """A patient's order as the portal books it: received, for Баева (MIS 393) on 20.03.2030 at 10:00,
+    changed last (by the portal) at `last_changed`; `fields` replace any of that."""
+    values: dict[str, Any] = {
+        "id": order_id,
+        "status": OrderStatus.RECEIVED,
+        "order_date": dt.date(2030, 3, 17),
+        "resource_id": 1,
+        "mw_resource_id": 393,
+        "resource_name": "Баева",
+        "reception": dt.datetime(2030, 3, 20, 10, 0),
+        "duration": 30,
+        "last_changed": last_changed,
+        "portal_changed": last_changed,
+        "name1": "Иванов",
+        "phone": "+7 900 000-00-00",
+    }
+    return Order(**{**values, **fields})

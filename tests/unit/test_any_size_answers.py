@@ -21,12 +21,13 @@ from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
 from lxml import etree
 from mediexchange import web
 from mediexchange.protocol.writing import STATUS_LIST_BYTES, status_document
-from mediexchange.records import Clinic, Order, OrderStatus
+from mediexchange.records import Clinic, Order
 from mediexchange.store import Store
 from mediexchange.web import INLINE_BODY_BYTES, LAMBDA_RESPONSE_BYTES, accepts_gzip, sized_xml_response, xml_resolver
 
 from tests.conftest import SAMPLE_KEY
 from tests.unit.conftest import FakeContext, api_event, call_import, decoded, document, headers_of
+from tests.unit.conftest import an_order as booked_order
 
 MOSCOW = ZoneInfo("Europe/Moscow")
 XML = "application/xml; charset=utf-8"
@@ -198,20 +199,12 @@ def test_the_largest_body_answered_in_place_fits_lambdas_limit_after_base64() ->
 
 
 def an_order(order_id: int) -> Order:
-    return Order(
-        id=order_id,
-        status=OrderStatus.RECEIVED,
-        order_date=dt.date(2030, 3, 17),
-        resource_id=1,
-        mw_resource_id=393,
-        resource_name="Баева",
+    """Orders half an hour apart, each with a comment the export must escape."""
+    return booked_order(
+        order_id,
+        1_900_000_000 + order_id,
         reception=dt.datetime(2030, 3, 20, 9, 0) + dt.timedelta(minutes=30 * order_id),
-        duration=30,
-        last_changed=1_900_000_000 + order_id,
-        portal_changed=1_900_000_000 + order_id,
-        name1="Иванов",
         comment="Первичный приём & «консультация»",
-        phone="+7 900 000-00-00",
     )
 
 

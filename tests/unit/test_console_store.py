@@ -14,13 +14,13 @@ from zoneinfo import ZoneInfo
 import boto3
 import pytest
 from mediexchange.errors import AdminError
-from mediexchange.records import Clinic, Lane, Order, OrderStatus
+from mediexchange.records import Clinic, Lane, Order
 from mediexchange.store import WAITING_COUNTED, ClinicOverview, KeyInfo, Session, Store, Ticket
 from mediexchange.store import sessions as sessions_module
 
 from functions.import_worker.app import lambda_handler as worker
 from tests.conftest import SAMPLE, SAMPLE_KEY
-from tests.unit.conftest import FakeContext, call_import, document
+from tests.unit.conftest import FakeContext, an_order, call_import, document
 
 MOSCOW = ZoneInfo("Europe/Moscow")
 T0 = 1_900_000_000  # when the orders below were booked (17.03.2030 20:46:40 in Moscow)
@@ -252,26 +252,9 @@ def test_keys_are_named_by_their_hash_and_the_last_one_cannot_be_revoked(store: 
 # -- orders waiting for the MIS, orders of some days ----------------------------------------------------
 
 
-def an_order(order_id: int, last_changed: int, reception: dt.datetime) -> Order:
-    return Order(
-        id=order_id,
-        status=OrderStatus.RECEIVED,
-        order_date=dt.date(2030, 3, 17),
-        resource_id=1,
-        mw_resource_id=393,
-        resource_name="Баева",
-        reception=reception,
-        duration=30,
-        last_changed=last_changed,
-        portal_changed=last_changed,
-        name1="Иванов",
-        phone="+7 900 000-00-00",
-    )
-
-
 def book(store: Store, clinic: Clinic, last_changed: int, reception: dt.datetime) -> Order:
     [order_id] = store.clinics.reserve_order_ids(clinic.clinic_id)
-    order = an_order(order_id, last_changed, reception)
+    order = an_order(order_id, last_changed, reception=reception)
     store.orders.book(clinic.clinic_id, order, MOSCOW)
     return order
 
@@ -331,7 +314,7 @@ def test_waiting_orders_are_counted_to_one_past_the_limit_and_the_oldest_is_stil
     # Given more orders waiting than are counted one by one (a clinic whose MIS stopped deciding)
     many = WAITING_COUNTED + 5
     ids = store.clinics.reserve_order_ids(clinic.clinic_id, many)
-    orders = [an_order(order_id, T0 + order_id, dt.datetime(2030, 3, 20, 10)) for order_id in ids]
+    orders = [an_order(order_id, T0 + order_id) for order_id in ids]
     store.orders.load(clinic.clinic_id, orders, MOSCOW)
     # When they are counted
     count, oldest = store.orders.waiting(clinic.clinic_id)

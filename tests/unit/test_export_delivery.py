@@ -8,30 +8,19 @@ from zoneinfo import ZoneInfo
 
 from lxml import etree
 from mediexchange.exporting import REACH_BACK_SECONDS
-from mediexchange.records import Clinic, Order, OrderStatus
+from mediexchange.records import Clinic, Order
 from mediexchange.store import Store
 
 from tests.conftest import SAMPLE_KEY
+from tests.unit.conftest import an_order as booked_order
 from tests.unit.conftest import call_export
 
 T = 1_900_000_000
 
 
 def an_order(order_id: int, stamp: int) -> Order:
-    return Order(
-        id=order_id,
-        status=OrderStatus.RECEIVED,
-        order_date=dt.date(2030, 3, 17),
-        resource_id=1,
-        mw_resource_id=393,
-        resource_name="Баева",
-        reception=dt.datetime(2030, 3, 20, 9, 0) + dt.timedelta(minutes=30 * order_id),
-        duration=30,
-        last_changed=stamp,
-        portal_changed=stamp,
-        name1="Иванов",
-        phone="+7 900 000-00-00",
-    )
+    """Orders half an hour apart, changed last at `stamp`."""
+    return booked_order(order_id, stamp, reception=dt.datetime(2030, 3, 20, 9, 0) + dt.timedelta(minutes=30 * order_id))
 
 
 def poll(start: int, end: int | None = None) -> list[tuple[str | None, str | None]]:

@@ -12,32 +12,15 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from mediexchange.errors import SlotUnavailable
-from mediexchange.records import Clinic, Order, OrderStatus
+from mediexchange.records import Clinic, OrderStatus
 from mediexchange.slots import Interval
 from mediexchange.store import OrderEvent, Store
 
 from tests.conftest import SAMPLE_KEY
-from tests.unit.conftest import call_export, call_import, document
+from tests.unit.conftest import an_order, call_export, call_import, document
 
 MOSCOW = ZoneInfo("Europe/Moscow")
 T = TypeVar("T")
-
-
-def an_order(order_id: int, last_changed: int) -> Order:
-    return Order(
-        id=order_id,
-        status=OrderStatus.RECEIVED,
-        order_date=dt.date(2030, 3, 17),
-        resource_id=1,
-        mw_resource_id=393,
-        resource_name="Баева",
-        reception=dt.datetime(2030, 3, 20, 10, 0),
-        duration=30,
-        last_changed=last_changed,
-        portal_changed=last_changed,
-        name1="Иванов",
-        phone="+7 900 000-00-00",
-    )
 
 
 def timed(step: Callable[[], T]) -> tuple[T, float, float]:
