@@ -14,28 +14,10 @@ from mediexchange.records import Clinic, Order, OrderStatus
 from mediexchange.store import Store
 
 from tests.conftest import SAMPLE, SAMPLE_KEY
-from tests.unit.conftest import call_import, call_portal, document
+from tests.unit.conftest import an_order, call_import, call_portal, document
 
 MOSCOW = ZoneInfo("Europe/Moscow")
 T0 = 1_900_000_000  # when the portal booked the orders below (17.03.2030 20:46:40 in Moscow)
-
-
-def an_order(order_id: int = 1, **fields: Any) -> Order:
-    values: dict[str, Any] = {
-        "id": order_id,
-        "status": OrderStatus.RECEIVED,
-        "order_date": dt.date(2030, 3, 17),
-        "resource_id": 1,
-        "mw_resource_id": 393,
-        "resource_name": "Баева",
-        "reception": dt.datetime(2030, 3, 20, 10, 0),
-        "duration": 30,
-        "last_changed": T0,
-        "portal_changed": T0,
-        "name1": "Иванов",
-        "phone": "+7 900 000-00-00",
-    }
-    return Order(**{**values, **fields})
 
 
 def booked(store: Store, clinic: Clinic, order: Order) -> Order:
