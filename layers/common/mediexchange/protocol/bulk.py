@@ -118,18 +118,18 @@ def read_columns(
     no other case) and the first one's attributes are all known. A record written otherwise than the
     first one (other attributes, another order) or with content other than `inner` (a regular
     expression of what libxml2 writes; None: no content) is left to the full reader."""
-    elements = list(element)
-    if not elements or elements[0].tag != tag or [child.tag for child in elements].count(tag) != len(elements):
+    children = iter(element)
+    first = next(children, None)
+    if first is None or first.tag != tag or [child.tag for child in element].count(tag) != len(element):
         return None
-    spelled = elements[0].keys()
+    spelled = first.keys()
     if not spelled or not plain_known(spelled, known):
         return None
     # Neither text nor an attribute value holds a `<` as libxml2 writes them (it is &lt;): each `<tag`
-    # starts an element, so a chunk may end before any of them. (Written as UTF-8 and decoded here:
-    # lxml's own `encoding=str` takes up to three times as long.)
-    text = etree.tostring(element, encoding="utf-8", with_tail=False).decode()
+    # starts an element, so a chunk may end before any of them.
+    text = etree.tostring(element, encoding=str, with_tail=False)
     pattern = _record_pattern(tag, tuple(spelled), inner)
-    children = iter(elements)
+    children = iter(element)
     records: list[R] = []
     failed: set[int] = set()
     start = 0
