@@ -8,7 +8,7 @@ Builds the big clinic's document as `make bench` does and times, side by side an
 (`time.process_time`), which other processes on a loaded machine disturb far less than the clock: with
 two cores shared, the clock's ratio came out 0.5-0.9x above it.
 
-Where the time goes (CPU time, the baseline about 0.11 s here): the service's reading 4.4-4.5x (5.2x
+Where the time goes (CPU time, the baseline about 0.11 s here): the service's reading 4.3-4.5x (5.0-5.2x
 before the appointments and schedules stopped being frozen dataclasses and every child's tag stopped
 being asked from Python). `parse_document` costs what plain lxml does (1.0x). Of the Appointments
 section's fast read (about 2.5x): libxml2 writing the section out 0.4x, the regular expression cutting it
