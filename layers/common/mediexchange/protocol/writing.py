@@ -188,10 +188,22 @@ def order_attributes(order: Order, tz: ZoneInfo, names: ExportNames) -> dict[str
     return attributes
 
 
+class ExportDocument:
+    """The export document, made an order at a time as the orders are read, with the attribute names in
+    the clinic's spelling (the sample's or the table's)."""
+
+    def __init__(self, client_key: str, tz: ZoneInfo, names: ExportNames) -> None:
+        self.root = etree.Element("MediExchange", ClientKey=xml_text(client_key))
+        self._orders = etree.SubElement(self.root, ORDERS.name)
+        self._tz, self._names = tz, names
+
+    def add(self, order: Order) -> None:
+        etree.SubElement(self._orders, ORDERS.tag, order_attributes(order, self._tz, self._names))
+
+
 def export_document(client_key: str, orders: Iterable[Order], tz: ZoneInfo, names: ExportNames) -> etree._Element:
     """The orders with the attribute names in the clinic's spelling (the sample's or the table's)."""
-    root = etree.Element("MediExchange", ClientKey=xml_text(client_key))
-    container = etree.SubElement(root, ORDERS.name)
+    document = ExportDocument(client_key, tz, names)
     for order in orders:
-        etree.SubElement(container, ORDERS.tag, order_attributes(order, tz, names))
-    return root
+        document.add(order)
+    return document.root
