@@ -40,16 +40,23 @@ def _stored(codec: Codec, value: Any) -> Any:
     return value
 
 
-def _loaded(codec: Codec, value: Any) -> Any:
-    if codec is Codec.DATE:
-        return dt.date.fromisoformat(value)
-    if codec is Codec.LOCAL_TIME:
-        return from_local_text(value)
-    if codec is Codec.STATUS:
-        return OrderStatus(int(value))
-    if codec in (Codec.INT, Codec.INSTANT):
-        return int(value)
+def _status(value: Any) -> OrderStatus:
+    return OrderStatus(int(value))
+
+
+def _as_is(value: Any) -> Any:
     return value
+
+
+# How a stored value (as a model holds it, or as the text of an item's {"N": ...} or {"S": ...}) is read.
+_LOADERS: dict[Codec, Callable[[Any], Any]] = {
+    Codec.DATE: dt.date.fromisoformat,
+    Codec.LOCAL_TIME: from_local_text,
+    Codec.STATUS: _status,
+    Codec.INT: int,
+    Codec.INSTANT: int,
+    Codec.TEXT: _as_is,
+}
 
 
 def _read_ahead(pages: Iterator[T]) -> Iterator[T]:
@@ -68,22 +75,25 @@ class Orders:
         self.model: type[OrderModel] = backend.tables.orders
         self.holds = HoldDays(backend)
         self.history = History(backend)
-        # What an item lacks (written before its field existed) reads as, as PynamoDB would make it.
-        self._defaults = {name: attribute.default for name, attribute in self.model.get_attributes().items()}
+        # Each stored field's item attribute type ("N", "S") and what an item lacking it (written before
+        # the field existed) reads as: as the model declares them.
+        attributes = self.model.get_attributes()
+        self._item_fields: tuple[tuple[str, str, Callable[[Any], Any], Any], ...] = tuple(
+            (name, attributes[name].attr_type, _LOADERS[codec], attributes[name].default) for name, codec in STORED
+        )
 
     def _to_order(self, model: OrderModel) -> Order:
-        values = {name: _loaded(codec, getattr(model, name)) for name, codec in STORED}
+        values = {name: _LOADERS[codec](getattr(model, name)) for name, codec in STORED}
         return Order(id=int(model.order_id), **values)
 
     def _from_item(self, item: Item) -> Order:
         """An order from its item as a query's page holds it ({"N": "15"}, {"S": "..."}), without a model
         in between: making 10,000 PynamoDB models cost an export more than reading their items."""
-
-        def value(name: str, codec: Codec) -> Any:
-            stored = item.get(name)
-            return self._defaults[name] if stored is None else _loaded(codec, next(iter(stored.values())))
-
-        return Order(id=int(item["order_id"]["N"]), **{name: value(name, codec) for name, codec in STORED})
+        values = {
+            name: default if (stored := item.get(name)) is None else load(stored[kind])
+            for name, kind, load, default in self._item_fields
+        }
+        return Order(id=int(item["order_id"]["N"]), **values)
 
     def _to_model(self, clinic_id: str, order: Order, tz: ZoneInfo) -> OrderModel:
         values = {name: _stored(codec, getattr(order, name)) for name, codec in STORED}
