@@ -109,3 +109,26 @@ def test_a_run_of_consecutive_free_slots() -> None:
     assert is_free_run(slots, at, 2, 30)
     assert not is_free_run(slots, at, 3, 30)  # the third step is the break
     assert not is_free_run(slots, at + dt.timedelta(minutes=10), 1, 30)  # not a slot start
+
+
+def test_empty_touching_and_nested_busy_time_takes_exactly_the_slots_it_overlaps() -> None:
+    # Given a morning of 10-minute slots and busy intervals of every shape: empty, touching, nested, chained
+    busy = [
+        local_interval(dt.datetime(2030, 3, 5, hour, minute), minutes, MOSCOW)
+        for hour, minute, minutes in [
+            (9, 5, 0),  # empty, inside 09:00-09:10
+            (9, 20, 0),  # empty, on the border of two slots
+            (9, 30, 10),  # exactly one slot
+            (9, 40, 10),  # touching the one before
+            (10, 3, 30),  # 10:03-10:33
+            (10, 10, 5),  # nested in it
+            (10, 33, 2),  # touching its end: 10:33-10:35
+            (11, 0, 0),  # empty, at the window's end
+        ]
+    ]
+    # When the free slots are computed
+    slots = day_slots(window("9:00", "11:00"), step=10, busy=busy)
+    # Then a slot is free exactly when no busy interval overlaps it
+    every = day_slots(window("9:00", "11:00"), step=10)
+    assert slots == [s for s in every if not any(s.overlaps(b) for b in busy)]
+    assert starts(slots) == ["09:10+0300", "09:20+0300", "09:50+0300", "10:40+0300", "10:50+0300"]

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from mediexchange.errors import BadRequest, MissingClientKey
 from mediexchange.importing import authenticate, logger
-from mediexchange.protocol.writing import export_document, serialize
+from mediexchange.protocol.writing import ExportDocument, serialize
 from mediexchange.store import Store
 from mediexchange.timeutil import zone
 
@@ -75,11 +75,11 @@ def export(store: Store, params: Mapping[str, str]) -> Export:
     # From a little before `start`: a change stamped before a poll but committed (or indexed) after it
     # is still carried by the next poll of a contiguous window. It may come twice; never not at all.
     start, asked_at = request.start - REACH_BACK_SECONDS, time.time()  # before the read: no later change is in it
-    changed = store.orders.changed_between(clinic.clinic_id, start, request.end)
-    document = export_document(request.client_key, changed, zone(clinic.timezone), clinic.export_names)
-    body = serialize(document, request.encoding)
+    document = ExportDocument(request.client_key, zone(clinic.timezone), clinic.export_names)
+    count = store.orders.changed_between(clinic.clinic_id, start, request.end, document.add)
+    body = serialize(document.root, request.encoding)
     try:
-        store.history.note_export(clinic.clinic_id, start, request.end, asked_at, len(changed))
+        store.history.note_export(clinic.clinic_id, start, request.end, asked_at, count)
     except Exception:  # the history only tells the console what was sent: the MIS gets its answer anyway
         logger.exception("export call not noted in the history", extra={"clinic_id": clinic.clinic_id})
     return Export(clinic.clinic_id, body, request.encoding)

@@ -9,6 +9,7 @@ offered twice, each with its own offset.
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -59,14 +60,33 @@ def free_slots(
     now: dt.datetime,
 ) -> list[Interval]:
     """Every free slot of the given schedules, in time order, each once (windows may overlap)."""
-    taken = sorted(busy)
+    taken = merged(busy)
+    starts = [interval.start for interval in taken]
+
+    def is_free(slot: Interval) -> bool:
+        # Of the taken intervals starting before the slot ends, the last reaches furthest (they are disjoint).
+        before = bisect.bisect_left(starts, slot.end)
+        return before == 0 or taken[before - 1].end <= slot.start
+
     candidates = {
         slot
         for schedule in schedules
         for window in schedule.windows
         for slot in window_slots(schedule.date, window, step, tz)
     }
-    return sorted(s for s in candidates if s.start >= now and not any(s.overlaps(b) for b in taken))
+    return sorted(s for s in candidates if s.start >= now and is_free(s))
+
+
+def merged(intervals: Iterable[Interval]) -> list[Interval]:
+    """The union of the intervals, each taken with its ends (so an empty one at 09:15 still takes a slot
+    09:00-09:30, as `Interval.overlaps` has it), as disjoint intervals in time order."""
+    union: list[Interval] = []
+    for interval in sorted(intervals):
+        if union and interval.start <= union[-1].end:
+            union[-1] = Interval(union[-1].start, max(union[-1].end, interval.end))
+        else:
+            union.append(interval)
+    return union
 
 
 def is_free_run(free: Iterable[Interval], start: dt.datetime, steps: int, step: int) -> bool:

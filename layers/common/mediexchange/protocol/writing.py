@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -148,26 +148,32 @@ def status_document(
     return root
 
 
+def _text_value(value: Any, _: ZoneInfo) -> str:
+    return str(value) if NOT_XML.search(value) is None else xml_text(value)
+
+
+# How the export writes an order field's value, by its codec (one function each: an export writes 200,000).
+_WRITERS: dict[Codec, Callable[[Any, ZoneInfo], str]] = {
+    Codec.DATE: lambda value, _: str(value.strftime(DATE)),
+    Codec.LOCAL_TIME: lambda value, _: str(value.strftime(DATETIME)),
+    Codec.INSTANT: lambda value, tz: from_epoch(value, tz).strftime(DATETIME),
+    Codec.STATUS: lambda value, _: str(value.value),
+    Codec.TEXT: _text_value,
+    Codec.INT: lambda value, _: str(value),
+}
+
+
 def xml_value(codec: Codec, value: Any, tz: ZoneInfo) -> str:
     """An order field's value as the export writes it (so also what an MIS echoing the export sends back)."""
-    if codec is Codec.DATE:
-        return str(value.strftime(DATE))
-    if codec is Codec.LOCAL_TIME:
-        return str(value.strftime(DATETIME))
-    if codec is Codec.INSTANT:
-        return from_epoch(value, tz).strftime(DATETIME)
-    if codec is Codec.STATUS:
-        return str(value.value)
-    if codec is Codec.TEXT:
-        return str(value) if NOT_XML.search(value) is None else xml_text(value)
-    return str(value)
+    return _WRITERS[codec](value, tz)
 
 
-# Each spelling's (field, attribute, codec) of the exported fields, and (field, attribute) of the text fields.
-_SPELLED = {names: [(name, names.of(f), f.codec) for name, f in EXPORTED_ORDER_FIELDS] for names in ExportNames}
+# Each spelling's (field, attribute, writer) of the exported fields, and (field, attribute) of the text fields.
+_SPELLED = {
+    names: [(name, names.of(f), _WRITERS[f.codec]) for name, f in EXPORTED_ORDER_FIELDS] for names in ExportNames
+}
 _TEXTS = {
-    names: [(name, attribute) for name, attribute, codec in _SPELLED[names] if codec is Codec.TEXT]
-    for names in ExportNames
+    names: [(name, names.of(f)) for name, f in EXPORTED_ORDER_FIELDS if f.codec is Codec.TEXT] for names in ExportNames
 }
 
 
@@ -178,7 +184,7 @@ def order_attributes(order: Order, tz: ZoneInfo, names: ExportNames) -> dict[str
     The portal refuses what XML cannot carry, but a value stored otherwise (by an older version, say) must
     not fail every export that holds its order: such code points are written as U+FFFD, and a warning names
     the order and its attributes, never the value (patient data)."""
-    attributes = {attribute: xml_value(codec, getattr(order, name), tz) for name, attribute, codec in _SPELLED[names]}
+    attributes = {attribute: write(getattr(order, name), tz) for name, attribute, write in _SPELLED[names]}
     if NOT_XML.search("".join(getattr(order, name) for name, _ in _TEXTS[names])):
         unwritable = [attribute for name, attribute in _TEXTS[names] if NOT_XML.search(getattr(order, name))]
         logger.warning(
@@ -188,10 +194,22 @@ def order_attributes(order: Order, tz: ZoneInfo, names: ExportNames) -> dict[str
     return attributes
 
 
+class ExportDocument:
+    """The export document, made an order at a time as the orders are read, with the attribute names in
+    the clinic's spelling (the sample's or the table's)."""
+
+    def __init__(self, client_key: str, tz: ZoneInfo, names: ExportNames) -> None:
+        self.root = etree.Element("MediExchange", ClientKey=xml_text(client_key))
+        self._orders = etree.SubElement(self.root, ORDERS.name)
+        self._tz, self._names = tz, names
+
+    def add(self, order: Order) -> None:
+        etree.SubElement(self._orders, ORDERS.tag, order_attributes(order, self._tz, self._names))
+
+
 def export_document(client_key: str, orders: Iterable[Order], tz: ZoneInfo, names: ExportNames) -> etree._Element:
     """The orders with the attribute names in the clinic's spelling (the sample's or the table's)."""
-    root = etree.Element("MediExchange", ClientKey=xml_text(client_key))
-    container = etree.SubElement(root, ORDERS.name)
+    document = ExportDocument(client_key, tz, names)
     for order in orders:
-        etree.SubElement(container, ORDERS.tag, order_attributes(order, tz, names))
-    return root
+        document.add(order)
+    return document.root
