@@ -98,19 +98,22 @@ def _json(value: Any) -> str:
     return _CANONICAL.encode(_encode(value))
 
 
-_KEYS: dict[type, tuple[tuple[str, str], ...]] = {}
+_WRITERS: dict[type, Callable[[Any], str]] = {}
 
 
-def _keys(kind: type) -> tuple[tuple[str, str], ...]:
-    """(field, its key as written: '"name":') of a record type, sorted by name as the encoder sorts them."""
-    if kind not in _KEYS:
-        _KEYS[kind] = tuple((name, f"{encode_basestring(name)}:") for name in sorted(_names(kind)) if name != "line")
-    return _KEYS[kind]
+def _writer(kind: type) -> Callable[[Any], str]:
+    """canonical_text for one record type, made once: one f-string of its keys (sorted by name, as the encoder
+    sorts them) and its fields' values, each written by _json (half the time of joining the pairs in a loop)."""
+    if kind not in _WRITERS:
+        names = sorted(name for name in _names(kind) if name != "line")  # identifiers: safe in the source
+        pairs = ",".join(f"{encode_basestring(name)}:{{_json(record.{name})}}" for name in names)
+        _WRITERS[kind] = eval(f"lambda record: f'{{{{{pairs}}}}}'", {"_json": _json})  # noqa: S307
+    return _WRITERS[kind]
 
 
 def canonical_text(record: SyncedRecord) -> str:
     """canonical_json(content(record)), the same text, written a few times faster."""
-    return f"{{{','.join(key + _json(getattr(record, name)) for name, key in _keys(type(record)))}}}"
+    return _writer(type(record))(record)
 
 
 @dataclass(frozen=True, slots=True)
