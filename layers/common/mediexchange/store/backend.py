@@ -186,16 +186,13 @@ class _Connection(Connection):
     each model's connection keeps its table's description (`table`)."""
 
     def __init__(self, backend: Backend, shared: _Connection | None = None, table: MetaTable | None = None) -> None:
-        key_id, secret = backend.settings.credentials or (None, None)
-        super().__init__(
+        super().__init__(  # no credentials: the session has them (or finds them, in AWS)
             region=backend.settings.region,
             host=backend.settings.endpoint_url,
             # botocore's standard retry mode, which PynamoDB configures from this: the one retry layer
             # of single-item calls (the bulk path retries on its own, see store.batch).
             max_retry_attempts=backend.retry.single_call_attempts - 1,
             max_pool_connections=backend.pool_size,
-            aws_access_key_id=key_id,
-            aws_secret_access_key=secret,
         )
         self._backend, self._shared = backend, shared
         if table is not None:
