@@ -26,8 +26,10 @@ WRITES = {"BatchWriteItem", "PutItem", "UpdateItem", "DeleteItem", "TransactWrit
 class Meter:
     """Counts the data write requests that reach DynamoDB and the items each partition key takes.
 
-    A `before-call.dynamodb.*` handler: botocore calls it with the operation's model and the request
-    about to be sent (its JSON body already serialized), once per API call.
+    A `before-parameter-build.dynamodb.*` handler: botocore calls it with the operation's model and the
+    call's own parameters, once per API call. (The request's serialized body, as `before-call` has it,
+    would have to be parsed again: a quarter of a millisecond a batch of 25 items, in the writers' threads,
+    inside the measured time, where the raw baseline parses nothing.)
     """
 
     def __init__(self) -> None:
@@ -40,10 +42,9 @@ class Meter:
         operation = model.name
         if operation not in WRITES:
             return
-        body = json.loads(params["body"] or b"{}")
         with self.lock:
             self.requests[operation] += 1
-            for requests in body.get("RequestItems", {}).values():
+            for requests in params.get("RequestItems", {}).values():
                 for request in requests:
                     item = request.get("PutRequest", {}).get("Item") or request.get("DeleteRequest", {}).get("Key")
                     self.partitions[next(iter(item["pk"].values()))] += 1
@@ -60,7 +61,7 @@ def main() -> None:
     data = Path(sys.argv[1]).read_bytes()
     store = Store(Settings.from_env())
     meter = Meter()
-    store.instrument("before-call.dynamodb.*", meter)
+    store.instrument("before-parameter-build.dynamodb.*", meter)
     units = Units(store.settings.records_table, json.loads(os.environ.get("BENCH_ITEM_SIZES", "{}")))
     store.instrument("before-call.*.*", units.before)
     store.instrument("after-call.*.*", units.after)

@@ -4,7 +4,6 @@ from aws_lambda_powertools import Metrics
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.metrics import MetricUnit
 from mediexchange import importing
-from mediexchange.protocol.schema import schema_document
 from mediexchange.protocol.writing import accepted_result, import_result, serialize
 from mediexchange.uploads import xml_document
 from mediexchange.web import handler_for, logger, store, xml_resolver, xml_response
@@ -32,6 +31,8 @@ def import_php() -> Response[bytes]:
 
 @app.get("/services/schema.xsd")
 def schema_xsd() -> Response[bytes]:
+    from mediexchange.protocol.schema import schema_document  # a rare request: not every cold start's import
+
     metrics.add_metric("SchemaRequests", MetricUnit.Count, 1)
     return xml_response(200, schema_document())
 

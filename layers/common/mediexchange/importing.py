@@ -8,6 +8,7 @@ import secrets
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -53,7 +54,7 @@ from mediexchange.records import (
 )
 from mediexchange.store import ImportEntry, Store, Ticket, Turn
 from mediexchange.store.imports import OK, PARTIAL
-from mediexchange.store.synced import ALL, MARK_LIFETIME, Digests, Mark, SectionDigests
+from mediexchange.store.synced import ALL, MARK_LIFETIME, Digests, Mark, Read, SectionDigests
 from mediexchange.sync import (
     DIGEST_MODULUS,
     Buckets,
@@ -134,11 +135,21 @@ def receive_document(store: Store, data: bytes, charset: str | None = None, dry_
         importer.plan_all()
         return Received(clinic, import_id, importer.report(importer.order_changes(apply=False), dry_run=True))
     job = Job(store, clinic, Ticket(clinic.clinic_id, lane_of(root), import_id), list(sections_of(root)))
-    store.imports.receive(job.ticket, data, charset, now)
-    with logged(job):
-        document = read_document(root, zone(clinic.timezone))
+    # The document is read while it is kept and queued; nothing is logged or applied before both are done
+    # (a failure to receive it answers first, as if it had never been read).
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        receiving = pool.submit(store.imports.receive, job.ticket, data, charset, now)
+        read: Document | Exception
+        try:
+            read = read_document(root, zone(clinic.timezone))
+        except Exception as exc:
+            read = exc
         del root  # the tree is several times the document's size; from here on the records are enough
-        report = job.run(document, wait_until=now + store.settings.import_time_budget, in_request=True)
+        receiving.result()
+    with logged(job):
+        if isinstance(read, Exception):
+            raise read
+        report = job.run(read, wait_until=now + store.settings.import_time_budget, in_request=True)
     return Received(clinic, import_id, report)
 
 
@@ -400,14 +411,27 @@ class Importer:
 
     def plan_all(self) -> None:
         """What each synced section sent must write and delete, from the stored digests and hashes."""
-        if any(section.of(self.document) is not None for section in SYNCED):
+        sent = [(section, records) for section in SYNCED if (records := section.of(self.document)) is not None]
+        if sent:
             self.digests = self.store.records.digests(self.clinic.clinic_id)
-        for section in SYNCED:
-            records = section.of(self.document)
-            if records is not None:
+        # A section without digests, or marked dirty throughout, is read whole whatever the document holds: its
+        # reads go out at once, while the document's records are hashed (one section at a time, each read
+        # store_parallelism queries at once).
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            reads = {
+                section: pool.submit(self.store.records.read_all, self.clinic.clinic_id, section)
+                for section, _ in sent
+                if self.reads_whole(section)
+            }
+            for section, records in sent:
                 replace_all = section.replaces(self.document.sync_mode)
-                self.reports[section.name] = self.plan(section, records, replace_all)
+                self.reports[section.name] = self.plan(section, records, replace_all, reads.get(section))
         self.warnings += self.reference_warnings()
+
+    def reads_whole(self, section: Section[Any]) -> bool:
+        """Whether a section is read whole before anything is compared: it has no digests yet, or a dirty
+        mark names every leaf of it (or leaves of other buckets)."""
+        return section.code not in self.digests.sections or self.digests.dirty(section.code) is None
 
     def estimated_seconds(self) -> float:
         # An order change is a few single-item writes, about as dear as a batch of 25 items.
@@ -457,9 +481,12 @@ class Importer:
         self.rejections += ordering.rejections
         return report
 
-    def plan(self, section: Section[Any], records: Sequence[Any], replace_all: bool) -> SectionReport:
+    def plan(
+        self, section: Section[Any], records: Sequence[Any], replace_all: bool, reading: Future[Read] | None = None
+    ) -> SectionReport:
         """Compare the document with the stored digests, read only the leaves that differ or are dirty
-        (every record if the section has no digests yet, or is to be rebucketed), and plan from those."""
+        (every record if the section has no digests yet, or is to be rebucketed), and plan from those.
+        `reading`: the whole section's read, already under way if `reads_whole` says so."""
         clinic_id, records_store = self.clinic.clinic_id, self.store.records
         wanted = desired(section, records)
         sent = {key: w.digest for key, w in wanted.items()}
@@ -467,16 +494,15 @@ class Importer:
         stored_digests = self.digests.sections.get(section.code)
         dirty = self.digests.dirty(section.code)
         whole: set[int] | None  # the leaves read whole; None: the whole section
-        if stored_digests is None or dirty is None:
+        if self.reads_whole(section):
             whole = None
-        elif replace_all:
-            whole = None if not stored_digests.buckets.suits(len(sent)) else set(dirty)
         else:
-            whole = set(dirty)
+            assert stored_digests is not None and dirty is not None  # as reads_whole found
+            whole = None if replace_all and not stored_digests.buckets.suits(len(sent)) else set(dirty)
         buckets = stored_digests.buckets if stored_digests is not None else None
         by_key: dict[str, str] = {}  # read record by record (a diff's records in clean leaves)
         if whole is None:
-            read = records_store.read_all(clinic_id, section)
+            read = reading.result() if reading is not None else records_store.read_all(clinic_id, section)
             considered = sent
         else:
             assert stored_digests is not None and buckets is not None

@@ -11,9 +11,10 @@ import datetime as dt
 import hashlib
 import json
 import zlib
-from collections.abc import Collection, Iterable, Mapping, Sequence, Set
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence, Set
 from dataclasses import dataclass, replace
 from enum import StrEnum
+from json.encoder import encode_basestring
 from typing import Any
 
 from mediexchange.protocol.sections import APPOINTMENTS, RESOURCES, SCHEDULES, Section
@@ -61,6 +62,60 @@ def content(record: SyncedRecord) -> dict[str, Any]:
     return {name: _encode(getattr(record, name)) for name in _names(type(record)) if name != "line"}
 
 
+# -- the canonical text of a record, written directly: canonical_json(content(record)), to the byte --------
+#
+# Every import hashes every record it is sent, and the hashes are stored: the text must never change. The
+# plain types are written as the canonical encoder writes them (a str by the very function it uses); any
+# other value goes the long way, through _encode and the encoder themselves.
+
+
+def _json_date(value: dt.date) -> str:
+    return encode_basestring(value.isoformat())
+
+
+def _json_tuple(value: tuple[Any, ...]) -> str:
+    return f"[{','.join(map(_json, value))}]"
+
+
+_WRITE: dict[type, Callable[[Any], str]] = {
+    str: encode_basestring,
+    int: int.__repr__,
+    bool: lambda value: "true" if value else "false",
+    type(None): lambda _: "null",
+    dt.date: _json_date,
+    dt.datetime: _json_date,
+    tuple: _json_tuple,
+}
+
+
+def _json(value: Any) -> str:
+    """`value` as the canonical encoder writes `_encode(value)`."""
+    write = _WRITE.get(type(value))
+    if write is not None:
+        return write(value)
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return f"[{','.join(_json(getattr(value, name)) for name in _names(type(value)))}]"
+    return _CANONICAL.encode(_encode(value))
+
+
+_WRITERS: dict[type, Callable[[Any], str]] = {}
+
+
+def _writer(kind: type) -> Callable[[Any], str]:
+    """canonical_text for one record type, made once: one f-string of its keys (sorted by name, as the encoder
+    sorts them) and its fields' values, each written by _json (half the time of joining the pairs in a loop)."""
+    if kind not in _WRITERS:
+        names = sorted(name for name in _names(kind) if name != "line")  # identifiers: safe in the source
+        pairs = ",".join(f"{encode_basestring(name)}:{{_json(record.{name})}}" for name in names)
+        _WRITERS[kind] = eval(f"lambda record: f'{{{{{pairs}}}}}'", {"_json": _json})  # noqa: S307
+    return _WRITERS[kind]
+
+
+def canonical_text(record: SyncedRecord) -> str:
+    """canonical_json(content(record)), the same text, written a few times faster."""
+    return _writer(type(record))(record)
+
+
 @dataclass(frozen=True, slots=True)
 class Desired:
     """A record as the import wants it stored: its key, its canonical content and that content's hash."""
@@ -74,7 +129,7 @@ class Desired:
 def desired(section: Section[Any], records: Iterable[SyncedRecord]) -> dict[str, Desired]:
     result = {}
     for record in records:
-        key, text = section.key(record), canonical_json(content(record))
+        key, text = section.key(record), canonical_text(record)
         result[key] = Desired(key, text, digest_of(text), record)
     return result
 

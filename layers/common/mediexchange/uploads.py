@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import base64
 import email.message
-import email.parser
-import email.policy
 import re
 import zlib
 from collections.abc import Iterator
@@ -102,11 +100,20 @@ def form_fields(body: bytes) -> dict[str, bytes]:
     return {name: value.encode("latin-1") for name, value in pairs}
 
 
+def _mime(data: bytes) -> email.message.EmailMessage:
+    """A MIME message (a multipart body, or one of its parts) as the email package reads HTTP's."""
+    # Multipart bodies are rare: the parser and its policy are imported by the first, not by every cold start.
+    import email.parser
+    import email.policy
+
+    return email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(data)
+
+
 def multipart_parts(body: bytes, content_type: str) -> dict[str, tuple[bytes, str | None]]:
     """Each field of a multipart body: its bytes, undecoded, and the charset its part's Content-Type
     names (None if none); the first part of a name counts."""
     head = f"Content-Type: {content_type}\r\nMIME-Version: 1.0\r\n\r\n".encode()
-    message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(head + body)
+    message = _mime(head + body)
     if not message.is_multipart():
         raise BadRequest("the multipart body cannot be read (check its boundary)")
     fields: dict[str, tuple[bytes, str | None]] = {}
@@ -317,7 +324,7 @@ def _multipart_xml_head(head: bytes, content_type: str) -> tuple[bytes, str | No
         headers = part if blank is None else part[: max(blank.start() - 1, 0)]
         if b"xml" not in headers and b"*" not in headers:  # the name is neither xml nor in RFC 2231 pieces
             continue
-        message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(part)
+        message = _mime(part)
         payload = message.get_payload(decode=True)
         if message.get_param("name", header="content-disposition") == "xml" and isinstance(payload, bytes):
             charset = message.get_param("charset", header="content-type")

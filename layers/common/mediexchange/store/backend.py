@@ -12,11 +12,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-import boto3
+import botocore.session
 from botocore.config import Config
 from botocore.exceptions import ClientError, HTTPClientError
 from botocore.exceptions import ConnectionError as StoreConnectionError
 from pynamodb.connection import Connection
+from pynamodb.connection.base import MetaTable
 
 from mediexchange.config import Settings
 from mediexchange.errors import StoreUnavailable
@@ -97,29 +98,42 @@ def guarded(cls: C) -> C:
 
 
 class Backend:
-    """The bound tables and the clients of one store, made on first use (threads may ask at once)."""
+    """The bound tables and the clients of one store, made on first use (threads may ask at once).
+
+    Every client comes from one botocore session: a session loads botocore's data (endpoints, service
+    models) once for all its clients, where PynamoDB on its own makes a session, and so loads them anew,
+    for each model's connection."""
 
     def __init__(self, settings: Settings, retry: RetryPolicy = RETRY) -> None:
         self.settings = settings
         self.retry = retry
-        self.tables: Tables = bind(settings, retry.single_call_attempts)
-        self._lock = threading.Lock()
+        self.tables: Tables = bind(settings)
+        self._lock = threading.Lock()  # a botocore session makes one client at a time
         self._clients: dict[str, Any] = {}
         self._hooks: list[tuple[str, Callable[..., Any]]] = []
-        key_id, secret = settings.credentials or (None, None)
-        self._session = boto3.session.Session(
-            region_name=settings.region, aws_access_key_id=key_id, aws_secret_access_key=secret
-        )
+        self._session = botocore.session.get_session()
+        if settings.credentials:
+            self._session.set_credentials(*settings.credentials)
+        self._connection = _Connection(self)
+        for model in self.tables.all():
+            table = model._get_connection()  # PynamoDB's, with the table's description; the connection is ours
+            table.connection = _Connection(self, self._connection, table.get_meta_table())
+
+    @property
+    def pool_size(self) -> int:
+        """Connections a client keeps: room for every call in flight (store_parallelism each, several at once)."""
+        return 4 * self.settings.store_parallelism
 
     def _client(self, name: str, service: str, attempts: int, options: Config | None = None) -> Any:
         with self._lock:
             if name not in self._clients:
                 config = Config(
-                    retries={"mode": "standard", "total_max_attempts": attempts},
-                    max_pool_connections=4 * self.settings.store_parallelism,
+                    retries={"mode": "standard", "total_max_attempts": attempts}, max_pool_connections=self.pool_size
                 )
                 config = config.merge(options) if options else config
-                client = self._session.client(service, endpoint_url=self.settings.endpoint_url, config=config)
+                client = self._session.create_client(
+                    service, region_name=self.settings.region, endpoint_url=self.settings.endpoint_url, config=config
+                )
                 for event, handler in self._hooks:
                     client.meta.events.register(event, handler)
                 self._clients[name] = client
@@ -153,31 +167,44 @@ class Backend:
         return self._client("sqs", "sqs", self.retry.single_call_attempts)
 
     def transactions(self) -> Connection:
-        """A PynamoDB connection for TransactWrite, configured as the models are."""
-        with self._lock:
-            if "transactions" not in self._clients:
-                key_id, secret = self.settings.credentials or (None, None)
-                connection = Connection(
-                    region=self.settings.region,
-                    host=self.settings.endpoint_url,
-                    max_retry_attempts=self.retry.single_call_attempts - 1,
-                    aws_access_key_id=key_id,
-                    aws_secret_access_key=secret,
-                )
-                for event, handler in self._hooks:
-                    connection.client.meta.events.register(event, handler)
-                self._clients["transactions"] = connection
-            connection = self._clients["transactions"]
-            assert isinstance(connection, Connection)
-            return connection
+        """A PynamoDB connection for TransactWrite, configured as the models' are (it is theirs)."""
+        return self._connection
 
     def instrument(self, event: str, handler: Callable[..., Any]) -> None:
         """Register a botocore event handler (e.g. `before-call.dynamodb.*`) on every client of the store,
         those made already and those made later: for counting calls and injecting faults."""
         with self._lock:
             self._hooks.append((event, handler))
-            clients = [c.client if isinstance(c, Connection) else c for c in self._clients.values()]
-        # PynamoDB keeps one connection per model class and offers no public way to reach its client.
-        clients += [model._get_connection().connection.client for model in self.tables.all()]
-        for client in clients:
+            clients = list(self._clients.values())
+        for client in [*clients, self._connection.client]:  # the models' client is made now if need be
             client.meta.events.register(event, handler)
+
+
+class _Connection(Connection):
+    """A PynamoDB connection on the store's botocore session. The store's models and its transactions share
+    one client, made as PynamoDB makes its own (its retries, timeouts and checks), by the `shared` connection;
+    each model's connection keeps its table's description (`table`)."""
+
+    def __init__(self, backend: Backend, shared: _Connection | None = None, table: MetaTable | None = None) -> None:
+        super().__init__(  # no credentials: the session has them (or finds them, in AWS)
+            region=backend.settings.region,
+            host=backend.settings.endpoint_url,
+            # botocore's standard retry mode, which PynamoDB configures from this: the one retry layer
+            # of single-item calls (the bulk path retries on its own, see store.batch).
+            max_retry_attempts=backend.retry.single_call_attempts - 1,
+            max_pool_connections=backend.pool_size,
+        )
+        self._backend, self._shared = backend, shared
+        if table is not None:
+            self.add_meta_table(table)
+
+    @property
+    def session(self) -> botocore.session.Session:
+        return self._backend._session
+
+    @property
+    def client(self) -> Any:
+        if self._shared is not None:
+            return self._shared.client
+        with self._backend._lock:
+            return super().client

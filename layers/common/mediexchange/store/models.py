@@ -279,19 +279,11 @@ class Tables:
         )
 
 
-def bind(settings: Settings, single_call_attempts: int) -> Tables:
+def bind(settings: Settings) -> Tables:
+    """The models named after the settings' tables; their connection is the store's (store.backend)."""
+
     def bound(model: type[M], table_name: str) -> type[M]:
-        meta: dict[str, Any] = {
-            "table_name": table_name,
-            "region": settings.region,
-            "host": settings.endpoint_url,
-            # botocore's standard retry mode, which PynamoDB configures from this: the one retry layer
-            # of single-item calls (the bulk path retries on its own, see store.batch).
-            "max_retry_attempts": single_call_attempts - 1,
-        }
-        if settings.credentials:
-            meta["aws_access_key_id"], meta["aws_secret_access_key"] = settings.credentials
-        namespace: dict[str, Any] = {"Meta": type("Meta", (), meta), "__module__": __name__}
+        namespace: dict[str, Any] = {"Meta": type("Meta", (), {"table_name": table_name}), "__module__": __name__}
         # Indexes anew for each binding: PynamoDB points an index at the last model class that holds it.
         for name in dir(model):
             index = getattr(model, name, None)
