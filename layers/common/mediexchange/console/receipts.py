@@ -377,7 +377,7 @@ def receipt_page(store: Store, page: Page, clinic_id: str, import_id: str) -> Re
 def document_download(store: Store, page: Page, event: BaseProxyEvent, clinic_id: str, import_id: str) -> Response[Any]:
     """GET .../imports/{import_id}/document: the document as it was received, to save (its own type and
     charset); gzip-compressed for a client that takes it; one too large for a Lambda answer is handed over
-    through a short-lived link to a copy."""
+    through a short-lived link to the kept document itself, answered as the same attachment."""
     page = page.for_clinic(store, clinic_id)
     _entry_or_404(store, clinic_id, import_id)
     stored = _stored_document(store, clinic_id, import_id)
@@ -385,9 +385,10 @@ def document_download(store: Store, page: Page, event: BaseProxyEvent, clinic_id
         raise not_found()
     data, charset = stored
     content_type = f"application/xml; charset={charset}" if charset else "application/xml"
+    disposition = f'attachment; filename="{import_id}.xml"'
     headers: dict[str, str | list[str]] = {
         **page.headers(),
-        "Content-Disposition": f'attachment; filename="{import_id}.xml"',
+        "Content-Disposition": disposition,
         "Cache-Control": "private, no-store",
         "Vary": "Accept-Encoding",
     }
@@ -397,7 +398,7 @@ def document_download(store: Store, page: Page, event: BaseProxyEvent, clinic_id
         if len(compressed) < len(data):
             body, headers["Content-Encoding"] = compressed, "gzip"
     if len(body) > INLINE_BODY_BYTES:
-        location = store.exports.keep("documents", data, content_type)
+        location = store.imports.document_url(clinic_id, import_id, disposition)
         moved = {"Location": location, "Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
         return Response(302, None, b"", moved)
     return Response(200, content_type, body, headers)
