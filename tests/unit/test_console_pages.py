@@ -454,6 +454,16 @@ def test_a_document_too_large_to_answer_downloads_from_a_link_to_itself(store: S
     # And the link is to the kept document itself: nothing was copied (under exports/ or anywhere)
     assert documents_kept(store) == kept
     assert not [key for key in kept if key.startswith("exports/")]
+    # When a client that takes gzip downloads it
+    compressed = call(
+        "GET", f"/console/clinics/{clinic.clinic_id}/imports/{import_id}/document", headers={"Accept-Encoding": "gzip"}
+    )
+    # Then it comes in the answer, compressed, as the attachment in the type it was sent with (no charset)
+    assert (compressed.status, compressed.headers["Content-Encoding"]) == (200, "gzip")
+    assert compressed.headers["Content-Type"] == "application/xml"
+    assert compressed.headers["Content-Disposition"] == f'attachment; filename="{import_id}.xml"'
+    assert compressed.headers["Cache-Control"] == "private, no-store"
+    assert gzip.decompress(compressed.body) == sent
 
 
 def test_the_consoles_role_reads_the_kept_documents_and_writes_nothing_to_their_bucket() -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import traceback
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from json import JSONDecodeError
 from typing import Any
 
@@ -116,25 +116,32 @@ def gzipped(body: bytes) -> bytes:
 
 
 def sized_xml_response(
-    event: BaseProxyEvent, body: bytes, encoding: str, keep: Callable[[bytes, str], str], limit: int | None = None
+    event: BaseProxyEvent,
+    body: bytes,
+    encoding: str | None,
+    keep: Callable[[bytes, str], str],
+    limit: int | None = None,
+    *,
+    headers: Mapping[str, str | list[str]] | None = None,
 ) -> Response[bytes]:
     """An XML answer of any size that Lambda can return (SPEC section 4, "Any size"): gzip-compressed when
     the client accepts gzip, as it is when it fits, and otherwise a redirect (302, or 303 to a POST) to
     the URL `keep(body, content_type)` stores the whole document at. `limit` is the largest body sent in
-    the response itself (INLINE_BODY_BYTES)."""
+    the response itself (INLINE_BODY_BYTES); `encoding` None names no charset (a document as it was
+    received without one); `headers` are added to the answer, whichever it is."""
     limit = limit or INLINE_BODY_BYTES
-    content_type = f"application/xml; charset={encoding}"
-    vary = {"Vary": "Accept-Encoding"}
+    content_type = f"application/xml; charset={encoding}" if encoding else "application/xml"
+    given: dict[str, str | list[str]] = {**(headers or {}), "Vary": "Accept-Encoding"}
     if len(body) >= GZIP_FROM_BYTES and accepts_gzip(event):
         compressed = gzipped(body)
         if len(compressed) < len(body) and len(compressed) <= limit:
-            return Response(200, content_type, compressed, {**vary, "Content-Encoding": "gzip"})
+            return Response(200, content_type, compressed, {**given, "Content-Encoding": "gzip"})
     if len(body) <= limit:
-        return Response(200, content_type, body, vary)
+        return Response(200, content_type, body, given)
     status = REDIRECT_AFTER_POST if event.http_method.upper() == "POST" else 302
     location = keep(body, content_type)
     logger.info("answer redirected", extra={"bytes": len(body), "status": status})
-    return Response(status, None, b"", {**vary, "Location": location, "Cache-Control": "no-store"})
+    return Response(status, None, b"", {**given, "Location": location, "Cache-Control": "no-store"})
 
 
 ErrorRenderer = Callable[[ServiceError], "Response[Any]"]

@@ -27,7 +27,7 @@ from mediexchange.protocol.sections import SECTIONS
 from mediexchange.protocol.writing import error_result, import_result, serialize
 from mediexchange.protocol.xmlparse import root_start
 from mediexchange.store import Store
-from mediexchange.web import GZIP_FROM_BYTES, INLINE_BODY_BYTES, accepts_gzip, gzipped
+from mediexchange.web import sized_xml_response
 
 CONTEXT_LINES = 3  # shown before and after each issue's line
 MAX_ISSUES_SHOWN = 200  # at their lines on one page; the rest are counted
@@ -384,24 +384,13 @@ def document_download(store: Store, page: Page, event: BaseProxyEvent, clinic_id
     if stored is None:
         raise not_found()
     data, charset = stored
-    content_type = f"application/xml; charset={charset}" if charset else "application/xml"
     disposition = f'attachment; filename="{import_id}.xml"'
-    headers: dict[str, str | list[str]] = {
-        **page.headers(),
-        "Content-Disposition": disposition,
-        "Cache-Control": "private, no-store",
-        "Vary": "Accept-Encoding",
-    }
-    body = data
-    if len(data) >= GZIP_FROM_BYTES and accepts_gzip(event):
-        compressed = gzipped(data)
-        if len(compressed) < len(data):
-            body, headers["Content-Encoding"] = compressed, "gzip"
-    if len(body) > INLINE_BODY_BYTES:
-        location = store.imports.document_url(clinic_id, import_id, disposition)
-        moved = {"Location": location, "Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
-        return Response(302, None, b"", moved)
-    return Response(200, content_type, body, headers)
+    headers = {**page.headers(), "Content-Disposition": disposition, "Cache-Control": "private, no-store"}
+
+    def link(_body: bytes, _type: str) -> str:  # the document is kept already: a link to it, not a copy
+        return store.imports.document_url(clinic_id, import_id, disposition)
+
+    return sized_xml_response(event, data, charset, link, headers=headers)
 
 
 def _pasted(form: Form) -> tuple[bytes, str | None, str]:
