@@ -466,6 +466,27 @@ def test_a_document_too_large_to_answer_downloads_from_a_link_to_itself(store: S
     assert gzip.decompress(compressed.body) == sent
 
 
+def test_once_its_document_is_no_longer_kept_a_receipt_lists_its_issues_and_the_download_is_not_found(
+    store: Store, clinic: Clinic
+) -> None:
+    # Given an import with a rejected record whose document has since expired from the bucket
+    bad = document('<Schedules>\n<s id="1" date="31.02.2010" resource_id="393"/>\n</Schedules>')
+    import_id = call_import(bad)[1].get("import_id")
+    boto3.client("s3").delete_object(
+        Bucket=store.settings.documents_bucket, Key=document_key(clinic.clinic_id, import_id)
+    )
+    # When its receipt is opened and its document downloaded
+    receipt = call("GET", f"/console/clinics/{clinic.clinic_id}/imports/{import_id}")
+    download = call("GET", f"/console/clinics/{clinic.clinic_id}/imports/{import_id}/document")
+    # Then the receipt says the document is gone and lists the issue without its line
+    assert receipt.status == 200
+    assert len(receipt.html.xpath("//p[@class='notice']")) == 1
+    assert receipt.html.xpath("//tr[@class='issue-line']") == []
+    assert "31.02.2010" in receipt.body.decode()
+    # And the download is the 404 page
+    assert download.status == 404
+
+
 def test_the_consoles_role_reads_the_kept_documents_and_writes_nothing_to_their_bucket() -> None:
     # Given the console function's policies in template.yaml (a presigned link is signed with its role)
     props = template.resources("AWS::Serverless::Function")["ConsoleFunction"]["Properties"]

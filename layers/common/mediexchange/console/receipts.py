@@ -338,19 +338,6 @@ def _entry_or_404(store: Store, clinic_id: str, import_id: str) -> Any:
     return entry
 
 
-def _stored_document(store: Store, clinic_id: str, import_id: str) -> tuple[bytes, str | None] | None:
-    """The kept document, or None once it is gone (kept for the settings' retention days)."""
-    try:
-        return store.imports.document(clinic_id, import_id)
-    except ServiceError:
-        raise
-    except Exception as exc:
-        code = getattr(exc, "response", {}).get("Error", {}).get("Code")
-        if code in ("NoSuchKey", "404"):
-            return None
-        raise
-
-
 def receipt_page(store: Store, page: Page, clinic_id: str, import_id: str) -> Response[str]:
     """GET /console/clinics/{id}/imports/{import_id}: the receipt laid over the stored document."""
     page = page.for_clinic(store, clinic_id)
@@ -360,7 +347,7 @@ def receipt_page(store: Store, page: Page, clinic_id: str, import_id: str) -> Re
     document_gone = False
     if receipt is not None:
         needs_document = any(issue.line is not None for issue in receipt.issues)
-        stored = _stored_document(store, clinic_id, import_id) if needs_document else None
+        stored = store.imports.kept_document(clinic_id, import_id) if needs_document else None
         document_gone = needs_document and stored is None
         data, charset = stored if stored is not None else (None, None)
         laid = overlay(data, charset, receipt.issues)
@@ -380,7 +367,7 @@ def document_download(store: Store, page: Page, event: BaseProxyEvent, clinic_id
     through a short-lived link to the kept document itself, answered as the same attachment."""
     page = page.for_clinic(store, clinic_id)
     _entry_or_404(store, clinic_id, import_id)
-    stored = _stored_document(store, clinic_id, import_id)
+    stored = store.imports.kept_document(clinic_id, import_id)
     if stored is None:
         raise not_found()
     data, charset = stored

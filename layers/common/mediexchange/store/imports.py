@@ -307,3 +307,11 @@ class ImportLog:
         }
         url = self.backend.s3_presigner.generate_presigned_url("get_object", Params=params, ExpiresIn=URL_SECONDS)
         return str(url)
+
+    def kept_document(self, clinic_id: str, import_id: str) -> tuple[bytes, str | None] | None:
+        """A kept document and the charset its request named, or None once it is gone (documents are kept
+        for the settings' retention days)."""
+        try:
+            return self.document(clinic_id, import_id)
+        except self.backend.s3.exceptions.NoSuchKey:
+            return None
