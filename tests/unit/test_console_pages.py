@@ -171,6 +171,9 @@ def test_an_unknown_console_page_is_a_404_page(store: Store) -> None:
         pytest.param(
             None, {"Accept-Language": "de-DE, en;q=0.5, ru;q=0.7"}, "ru", None, id="Accept-Language by weight"
         ),
+        pytest.param(
+            None, {"Accept-Language": "RU;Q=0, ru-RU;q=x, EN-gb;q=0.1"}, "en", None, id="q 0 or unreadable: not at all"
+        ),
         pytest.param(None, {"Accept-Language": "de"}, "en", None, id="else English"),
     ],
 )

@@ -87,22 +87,32 @@ GZIP_FROM_BYTES = 1024  # smaller answers are sent as they are: compressing them
 REDIRECT_AFTER_POST = 303  # a POST's answer is fetched with GET; a GET's redirect (302) is followed by anything
 
 
+def weighted(header: str) -> list[tuple[str, float]]:
+    """The values of a header listing them with weights (Accept-Encoding, Accept-Language: RFC 9110
+    section 12.4.2), lowercased, in its order, each with its q (1 when it names none, 0 when it cannot be
+    read); empty ones left out."""
+    found = []
+    for part in header.split(","):
+        value, *params = (piece.strip().lower() for piece in part.split(";"))
+        weight = 1.0
+        for param in params:
+            name, _, given = param.partition("=")
+            if name.strip() == "q":
+                try:
+                    weight = float(given)
+                except ValueError:
+                    weight = 0.0
+        if value:
+            found.append((value, weight))
+    return found
+
+
 def accepts_gzip(event: BaseProxyEvent) -> bool:
     """Whether the request's Accept-Encoding takes gzip (RFC 9110: `gzip`, `x-gzip` or `*`, with q above 0);
     no header means no (an old client that cannot inflate sends none)."""
     weights: dict[str, float] = {}
-    for part in (event.headers.get("accept-encoding") or "").split(","):
-        coding, *params = (piece.strip().lower() for piece in part.split(";"))
-        weight = 1.0
-        for param in params:
-            name, _, value = param.partition("=")
-            if name.strip() == "q":
-                try:
-                    weight = float(value)
-                except ValueError:
-                    weight = 0.0
-        if coding:
-            weights.setdefault(coding, weight)
+    for coding, weight in weighted(event.headers.get("accept-encoding") or ""):
+        weights.setdefault(coding, weight)  # a coding named twice: the first counts
     for coding in ("gzip", "x-gzip", "*"):
         if coding in weights:
             return weights[coding] > 0

@@ -35,7 +35,7 @@ from mediexchange.records import Clinic
 from mediexchange.store import Store
 from mediexchange.timeutil import from_epoch, zone
 from mediexchange.uploads import FORM, MULTIPART, form_parts, media_type, raw_body
-from mediexchange.web import html_resolver, http_status
+from mediexchange.web import html_resolver, http_status, weighted
 
 HERE = Path(__file__).parent
 TEMPLATES = HERE / "templates"
@@ -101,20 +101,11 @@ def language_of(event: BaseProxyEvent) -> tuple[str, bool]:
     for kept in cookie_values(event.raw_event, LANGUAGE_COOKIE):
         if kept in LANGUAGES:
             return kept, False
-    ranked: list[tuple[float, int, str]] = []
-    for position, part in enumerate(_header(event, "accept-language").split(",")):
-        tag, *params = (piece.strip() for piece in part.split(";"))
-        weight = 1.0
-        for param in params:
-            name, _, value = param.partition("=")
-            if name.strip().lower() == "q":
-                try:
-                    weight = float(value)
-                except ValueError:
-                    weight = 0.0
-        primary = tag.split("-")[0].lower()
-        if primary in LANGUAGES and weight > 0:
-            ranked.append((-weight, position, primary))
+    ranked = [
+        (-weight, position, primary)
+        for position, (tag, weight) in enumerate(weighted(_header(event, "accept-language")))
+        if (primary := tag.split("-")[0]) in LANGUAGES and weight > 0
+    ]
     return (min(ranked)[2], False) if ranked else ("en", False)
 
 
