@@ -143,18 +143,14 @@ def cookie_values(event: Mapping[str, Any], name: str = COOKIE) -> list[str]:
 
 
 def _secure(event: Mapping[str, Any]) -> bool:
+    """Whether the browser reached the API over https (API Gateway says so in X-Forwarded-Proto)."""
     return any(v.split(",")[0].strip().lower() == "https" for v in _headers(event, "x-forwarded-proto"))
 
 
-def session_cookie(event: Mapping[str, Any], token: str, seconds: int) -> str:
-    """Set-Cookie value naming a session, for the console's paths only."""
-    parts = [f"{COOKIE}={token}", f"Path={prefix(event)}/console", f"Max-Age={seconds}", "HttpOnly", "SameSite=Strict"]
-    return "; ".join([*parts, "Secure"] if _secure(event) else parts)
-
-
-def cleared_cookie(event: Mapping[str, Any]) -> str:
-    """Set-Cookie value that makes the browser forget the session cookie."""
-    parts = [f"{COOKIE}=", f"Path={prefix(event)}/console", "Max-Age=0", "HttpOnly", "SameSite=Strict"]
+def cookie(event: Mapping[str, Any], name: str, value: str, seconds: int) -> str:
+    """Set-Cookie value for one of the console's cookies: its paths only, kept `seconds` (0: forgotten at
+    once), out of scripts' and other sites' reach, and sent over https only when the request came so."""
+    parts = [f"{name}={value}", f"Path={prefix(event)}/console", f"Max-Age={seconds}", "HttpOnly", "SameSite=Strict"]
     return "; ".join([*parts, "Secure"] if _secure(event) else parts)
 
 
@@ -204,7 +200,7 @@ def _signed_in(store: Store, event: Mapping[str, Any], role: str, who: str, clin
     seconds = store.settings.console_session_hours * 3600
     token, _ = store.sessions.create(role, who, clinic_id, seconds)
     logger.info("console change", extra={"who": who, "action": "sign-in", "clinic_id": clinic_id or ""})
-    return Answer(location=home(event, clinic_id or ""), cookies=(session_cookie(event, token, seconds),))
+    return Answer(location=home(event, clinic_id or ""), cookies=(cookie(event, COOKIE, token, seconds),))
 
 
 def sign_in_operator(store: Store, event: Mapping[str, Any], form: Mapping[str, str]) -> Answer:
@@ -264,7 +260,7 @@ def sign_out(store: Store, event: Mapping[str, Any]) -> Answer:
         if store.sessions.find(token) is not None:
             store.sessions.end(token)
     logger.info("console change", extra={"who": who, "action": "sign-out", "clinic_id": ""})
-    return Answer(location=sign_in_url(event), cookies=(cleared_cookie(event),))
+    return Answer(location=sign_in_url(event), cookies=(cookie(event, COOKIE, "", 0),))
 
 
 # -- the authorizer and what it hands over ----------------------------------------------------------

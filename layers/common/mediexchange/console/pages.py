@@ -28,7 +28,7 @@ import jinja2
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.utilities.data_classes.common import BaseProxyEvent
 
-from mediexchange.console.auth import Answer, NotSignedIn, Viewer, cookie_values, prefix
+from mediexchange.console.auth import Answer, NotSignedIn, Viewer, cookie, cookie_values, prefix
 from mediexchange.console.auth import viewer as viewer_of
 from mediexchange.errors import NotFound, ServiceError, UnsupportedMediaType
 from mediexchange.records import Clinic
@@ -109,10 +109,6 @@ def language_of(event: BaseProxyEvent) -> tuple[str, bool]:
     return (min(ranked)[2], False) if ranked else ("en", False)
 
 
-def is_https(event: BaseProxyEvent) -> bool:
-    return _header(event, "x-forwarded-proto").split(",")[0].strip().lower() == "https"
-
-
 @dataclass(frozen=True)
 class Form:
     """A submitted form's fields: bytes as sent, and a multipart part's charset (None if it names none)."""
@@ -152,7 +148,6 @@ class Page:
     viewer: Viewer | None
     language: str = "en"
     prefix: str = ""
-    secure: bool = False
     language_chosen: bool = False  # ?lang= was given: the answer keeps it in a cookie
     clinic: Clinic | None = None
     now: float = field(default_factory=time.time)
@@ -162,7 +157,7 @@ class Page:
         """The page of a request; `signed_in` pages (every one behind the authorizer) know their viewer."""
         language, chosen = language_of(event)
         viewer = viewer_of(event.raw_event) if signed_in else None
-        return cls(event, viewer, language, prefix(event.raw_event), is_https(event), chosen)
+        return cls(event, viewer, language, prefix(event.raw_event), chosen)
 
     @classmethod
     def lenient(cls, event: BaseProxyEvent) -> Page:
@@ -279,18 +274,10 @@ class Page:
     def headers(self) -> dict[str, str | list[str]]:
         found: dict[str, str | list[str]] = {**SECURITY_HEADERS, "Cache-Control": NO_STORE}
         if self.language_chosen:
-            found["Set-Cookie"] = [self.language_cookie()]
+            found["Set-Cookie"] = [
+                cookie(self.event.raw_event, LANGUAGE_COOKIE, self.language, LANGUAGE_COOKIE_SECONDS)
+            ]
         return found
-
-    def language_cookie(self) -> str:
-        parts = [
-            f"{LANGUAGE_COOKIE}={self.language}",
-            f"Path={self.prefix}/console",
-            f"Max-Age={LANGUAGE_COOKIE_SECONDS}",
-            "HttpOnly",
-            "SameSite=Strict",
-        ]
-        return "; ".join([*parts, "Secure"] if self.secure else parts)
 
     def render(self, template: str, status: int = 200, **values: Any) -> Response[str]:
         """The template as an HTML page: never cached, framed or referred from."""
