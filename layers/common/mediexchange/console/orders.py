@@ -20,7 +20,7 @@ from mediexchange.console.pages import Page
 from mediexchange.errors import InvalidRequest, NotFound
 from mediexchange.records import Clinic, Order
 from mediexchange.store import OrderEvent, Store
-from mediexchange.timeutil import NonexistentLocalTime, localize, zone
+from mediexchange.timeutil import NonexistentLocalTime, from_epoch, localize, zone
 
 _ID = re.compile(r"[0-9]{1,18}")
 
@@ -40,7 +40,7 @@ def local_minute(local: dt.datetime, tz: ZoneInfo, fmt: str = "%d.%m.%Y %H:%M") 
 
 def local_instant(seconds: float, tz: ZoneInfo) -> str:
     """An instant (unix seconds) in the clinic's zone, to the second."""
-    return local_minute(dt.datetime.fromtimestamp(seconds, tz).replace(tzinfo=None), tz, "%d.%m.%Y %H:%M:%S")
+    return local_minute(from_epoch(int(seconds), tz), tz, "%d.%m.%Y %H:%M:%S")
 
 
 # -- search ----------------------------------------------------------------------------------------
