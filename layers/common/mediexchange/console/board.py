@@ -110,7 +110,6 @@ class Row:
 @dataclass(frozen=True, slots=True)
 class Board:
     clinic: Clinic
-    zone: str
     days: tuple[dt.date, ...]
     rows: tuple[Row, ...]
     page: int
@@ -249,7 +248,7 @@ def board(store: Store, clinic: Clinic, first: dt.date, days: int, page: int) ->
         )
         for f in found
     )
-    return Board(clinic, clinic.timezone, day_list, rows, page, pages, len(listed), stale, today_in(clinic))
+    return Board(clinic, day_list, rows, page, pages, len(listed), stale, today_in(clinic))
 
 
 def week_board(store: Store, clinic: Clinic, query: Mapping[str, str]) -> Board:
@@ -317,7 +316,7 @@ def frame(found: Board) -> Frame:
     ]
     start = min((s.start for s in spans), default=8 * 60) // 60 * 60
     end = min(length, -(-max((s.end for s in spans), default=20 * 60) // 60) * 60)
-    ticks = tuple(tick for tick in hour_ticks(day, found.zone) if start <= tick.x <= end)
+    ticks = tuple(tick for tick in hour_ticks(day, found.clinic.timezone) if start <= tick.x <= end)
     return Frame(start, max(end, start + 60), ticks)
 
 
