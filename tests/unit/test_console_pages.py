@@ -376,6 +376,24 @@ def test_a_clinics_page_lists_its_imports_with_their_outcome(store: Store, clini
     assert answer.text("//*[@data-zone]") == ["Europe/Moscow"]
 
 
+def test_a_clinics_page_reads_the_clinics_item_once(store: Store, clinic: Clinic, monkeypatch: Any) -> None:
+    # Given every read of a clinic's item counted
+    reads: list[str] = []
+    read = store.clinics.model.get
+
+    def counted(clinic_id: str, **options: Any) -> Any:
+        reads.append(clinic_id)
+        return read(clinic_id, **options)
+
+    monkeypatch.setattr(store.clinics.model, "get", staticmethod(counted))
+    # When the clinic's page is opened
+    answer = call("GET", f"/console/clinics/{clinic.clinic_id}/")
+    # Then it is shown, about that clinic, from one read of its item
+    assert (answer.status, answer.page) == (200, "clinic")
+    assert answer.text("//*[@data-zone]") == ["Europe/Moscow"]
+    assert reads == [clinic.clinic_id]
+
+
 # -- receipts over their documents ---------------------------------------------------------------------
 
 

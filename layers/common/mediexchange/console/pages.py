@@ -182,10 +182,14 @@ class Page:
         if not self.is_operator:
             raise not_found()
 
-    def for_clinic(self, store: Store, clinic_id: str) -> Page:
-        """This page about a clinic the viewer may see (else the 404 page, whether it exists or not)."""
+    def require_sight_of(self, clinic_id: str) -> None:
+        """A page about a clinic the viewer may see: to anyone else it does not exist, whether it does or not."""
         if not may_see(self.viewer, clinic_id):
             raise not_found()
+
+    def for_clinic(self, store: Store, clinic_id: str) -> Page:
+        """This page about a clinic the viewer may see (else the 404 page, whether it exists or not)."""
+        self.require_sight_of(clinic_id)
         clinic = store.clinics.get(clinic_id)
         if clinic is None:
             raise not_found()
