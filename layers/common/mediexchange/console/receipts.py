@@ -399,8 +399,7 @@ def _dry_run(store: Store, clinic_id: str, data: bytes, charset: str | None) -> 
     """The ImportResult a document would get from the clinic (nothing written); an error's as an
     ImportResult too. A document of another clinic is refused as an unknown key is, before it is read."""
     start = root_start(data, charset)
-    owner = store.clinics.for_key(client_key_of(start)) if start is not None else None
-    if start is not None and (owner is None or owner.clinic_id != clinic_id):
+    if start is not None and importing.authenticate(store, client_key_of(start)).clinic_id != clinic_id:
         raise UnknownClientKey()
     received = importing.receive_document(store, data, charset, dry_run=True)
     assert received.report is not None  # a dry run always answers at once
