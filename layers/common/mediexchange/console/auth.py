@@ -25,7 +25,7 @@ What the console function (functions/console/app.py) calls; each returns an `Ans
                                                                and new_password when Cognito asks for one)
     redeem_link(store, event, token) -> Answer            GET  /console/sign-in/once/{token}
     sign_in_clinic(store, event, form) -> Answer          POST /console/sign-in/clinic (client_key)
-    sign_out(store, event) -> Answer                      POST /console/sign-out (after the CSRF check)
+    sign_out(store, event, viewer) -> Answer              POST /console/sign-out (after the CSRF check)
     viewer(event) -> Viewer                               every page behind the authorizer
 
 `sign_in.html` renders `page_context` (keys: cognito, error, username, new_password; `error` is one of
@@ -253,12 +253,12 @@ def sign_in_clinic(store: Store, event: Mapping[str, Any], form: Mapping[str, st
     return _signed_in(store, event, INTEGRATOR, f"clinic:{clinic.clinic_id}", clinic.clinic_id)
 
 
-def sign_out(store: Store, event: Mapping[str, Any]) -> Answer:
-    """POST /console/sign-out: the session is ended in the store, the cookie cleared, back to sign-in."""
-    who = str(((event.get("requestContext") or {}).get("authorizer") or {}).get("who") or "")
-    for token in cookie_values(event):
-        if store.sessions.find(token) is not None:
-            store.sessions.end(token)
+def sign_out(store: Store, event: Mapping[str, Any], signed_in: Viewer | None = None) -> Answer:
+    """POST /console/sign-out: the session is ended in the store, the cookie cleared, back to sign-in.
+    `signed_in` is who the authorizer let through (the page's viewer), for the log."""
+    for token in _tokens(cookie_values(event)):
+        store.sessions.end(token)  # a token that names no session ends nothing
+    who = signed_in.who if signed_in is not None else ""
     logger.info("console change", extra={"who": who, "action": "sign-out", "clinic_id": ""})
     return Answer(location=sign_in_url(event), cookies=(cookie(event, COOKIE, "", 0),))
 
@@ -310,5 +310,6 @@ def authorize(store: Store, event: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _tokens(values: Iterable[str]) -> list[str]:
-    """At most a few plausible tokens (a request cannot make the authorizer read the table many times)."""
+    """At most a few plausible tokens (a request cannot make the authorizer or a sign-out reach the table many
+    times)."""
     return [v for v in dict.fromkeys(values) if 16 <= len(v) <= 128][:3]
