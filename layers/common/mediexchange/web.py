@@ -19,6 +19,7 @@ from mediexchange.config import LAMBDA_PAYLOAD_BYTES, ConfigurationError, Settin
 from mediexchange.errors import (
     AdminError,
     BadRequest,
+    Forbidden,
     ImportQueueFull,
     Internal,
     InvalidRequest,
@@ -41,6 +42,7 @@ HTTP_STATUS: dict[type[ServiceError], int] = {
     BadRequest: 400,
     AdminError: 400,
     UnknownClientKey: 403,
+    Forbidden: 403,
     NotFound: 404,
     ImportQueueFull: 503,
     SlotUnavailable: 409,

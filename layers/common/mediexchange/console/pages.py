@@ -30,7 +30,7 @@ from aws_lambda_powertools.utilities.data_classes.common import BaseProxyEvent
 
 from mediexchange.console.auth import Answer, NotSignedIn, Viewer, cookie, cookie_values, prefix
 from mediexchange.console.auth import viewer as viewer_of
-from mediexchange.errors import NotFound, ServiceError, UnsupportedMediaType
+from mediexchange.errors import Forbidden, NotFound, ServiceError, UnsupportedMediaType
 from mediexchange.records import Clinic
 from mediexchange.store import Store
 from mediexchange.timeutil import from_epoch, zone
@@ -46,7 +46,6 @@ LANGUAGE_COOKIE = "mx_lang"
 LANGUAGE_COOKIE_SECONDS = 365 * 24 * 3600
 HTML = "text/html; charset=utf-8"
 SEE_OTHER = 303
-FORBIDDEN = 403
 # Pages are the viewer's own and change with every import: never kept by a browser or a proxy.
 NO_STORE = "no-store"
 SECURITY_HEADERS = {
@@ -69,12 +68,6 @@ environment = jinja2.Environment(
     lstrip_blocks=True,
     auto_reload=False,
 )
-
-
-class Forbidden(ServiceError):
-    """A form without its session's CSRF value (403 page)."""
-
-    code = "forbidden"
 
 
 def not_found() -> NotFound:
@@ -303,17 +296,11 @@ def answer(page: Page, given: Answer) -> Response[str]:
 
 # -- errors as pages ---------------------------------------------------------------------------------
 
-PAGE_STATUS: dict[type[ServiceError], int] = {Forbidden: FORBIDDEN}
-
-
-def page_status(exc: ServiceError) -> int:
-    return next((PAGE_STATUS[kind] for kind in type(exc).__mro__ if kind in PAGE_STATUS), http_status(exc))
-
 
 def error_page(exc: ServiceError, event: BaseProxyEvent) -> Response[str]:
     """The page an error answers with, at the status the service gives that error everywhere."""
     page = Page.lenient(event)
-    response = page.render("error.html", status=page_status(exc), code=exc.code, message=exc.message)
+    response = page.render("error.html", status=http_status(exc), code=exc.code, message=exc.message)
     if exc.retry_after is not None:
         response.headers["Retry-After"] = str(exc.retry_after)
     return response

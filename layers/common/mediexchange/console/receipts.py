@@ -20,14 +20,14 @@ from aws_lambda_powertools.utilities.data_classes.common import BaseProxyEvent
 from lxml import etree
 
 from mediexchange import importing
-from mediexchange.console.pages import Form, Page, not_found, page_status
+from mediexchange.console.pages import Form, Page, not_found
 from mediexchange.errors import ServiceError, UnknownClientKey
 from mediexchange.protocol.reading import client_key_of
 from mediexchange.protocol.sections import SECTIONS
 from mediexchange.protocol.writing import error_result, import_result, serialize
 from mediexchange.protocol.xmlparse import root_start
 from mediexchange.store import Store
-from mediexchange.web import sized_xml_response
+from mediexchange.web import http_status, sized_xml_response
 
 CONTEXT_LINES = 3  # shown before and after each issue's line
 MAX_ISSUES_SHOWN = 200  # at their lines on one page; the rest are counted
@@ -417,7 +417,7 @@ def dry_run_page(store: Store, page: Page, clinic_id: str, form: Form | None) ->
     try:
         result = _dry_run(store, clinic_id, data, charset)
     except ServiceError as exc:
-        status = page_status(exc)
+        status = http_status(exc)
         result = serialize(error_result("ImportResult", exc.code, exc.issues))
     receipt = read_receipt(result)
     laid = overlay(data, charset, receipt.issues)
