@@ -52,7 +52,7 @@ def sign_in_clinic() -> Response[str]:
 def sign_out() -> Response[str]:
     current = page()
     current.require_csrf(read_form(app.current_event))
-    return answer(current, auth.sign_out(store(), app.current_event.raw_event))
+    return answer(current, auth.sign_out(store(), app.current_event.raw_event, current.viewer))
 
 
 @app.get("/console/static/<name>")

@@ -6,18 +6,23 @@ with requestContext.authorizer holding the session (role, who, clinic_id, csrf).
 
 from __future__ import annotations
 
+import gzip
 import time
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 import boto3
 import lxml.html
 import pytest
+import requests
 from mediexchange.console import clinics, receipts
 from mediexchange.console.receipts import ReceiptIssue, overlay
 from mediexchange.records import Clinic
 from mediexchange.store import ClinicOverview, SectionSeen, Store
+from mediexchange.store.imports import document_key
+from mediexchange.web import INLINE_BODY_BYTES
 
+from devserver import template
 from functions.console.app import lambda_handler
 from tests.conftest import SAMPLE, SAMPLE_KEY
 from tests.unit.conftest import FakeContext, api_event, call_import, decoded, document, headers_of, snapshot
@@ -165,6 +170,9 @@ def test_an_unknown_console_page_is_a_404_page(store: Store) -> None:
         ),
         pytest.param(
             None, {"Accept-Language": "de-DE, en;q=0.5, ru;q=0.7"}, "ru", None, id="Accept-Language by weight"
+        ),
+        pytest.param(
+            None, {"Accept-Language": "RU;Q=0, ru-RU;q=x, EN-gb;q=0.1"}, "en", None, id="q 0 or unreadable: not at all"
         ),
         pytest.param(None, {"Accept-Language": "de"}, "en", None, id="else English"),
     ],
@@ -368,6 +376,24 @@ def test_a_clinics_page_lists_its_imports_with_their_outcome(store: Store, clini
     assert answer.text("//*[@data-zone]") == ["Europe/Moscow"]
 
 
+def test_a_clinics_page_reads_the_clinics_item_once(store: Store, clinic: Clinic, monkeypatch: Any) -> None:
+    # Given every read of a clinic's item counted
+    reads: list[str] = []
+    read = store.clinics.model.get
+
+    def counted(clinic_id: str, **options: Any) -> Any:
+        reads.append(clinic_id)
+        return read(clinic_id, **options)
+
+    monkeypatch.setattr(store.clinics.model, "get", staticmethod(counted))
+    # When the clinic's page is opened
+    answer = call("GET", f"/console/clinics/{clinic.clinic_id}/")
+    # Then it is shown, about that clinic, from one read of its item
+    assert (answer.status, answer.page) == (200, "clinic")
+    assert answer.text("//*[@data-zone]") == ["Europe/Moscow"]
+    assert reads == [clinic.clinic_id]
+
+
 # -- receipts over their documents ---------------------------------------------------------------------
 
 
@@ -424,6 +450,75 @@ def test_a_windows_1251_document_is_shown_in_its_letters_and_downloads_as_sent(s
     assert download.headers["Content-Type"] == "application/xml; charset=windows-1251"
     assert download.headers["Content-Disposition"] == f'attachment; filename="{import_id}.xml"'
     assert download.headers["Cache-Control"] == "private, no-store"
+
+
+def test_a_document_too_large_to_answer_downloads_from_a_link_to_itself(store: Store, clinic: Clinic) -> None:
+    # Given a document of over 5 MB (more than a Lambda answer holds), sent gzip-compressed
+    padding = "".join(f"<!-- line {n:07d} {'x' * 60} -->\n" for n in range(70_000))
+    sent = document(f"{padding}<ResourceGroups/>")
+    assert len(sent) > INLINE_BODY_BYTES
+    status, result, _ = call_import(gzip.compress(sent), Content_Encoding="gzip")
+    assert status == 200
+    import_id = result.get("import_id")
+    kept = documents_kept(store)
+    # When it is downloaded by a client that takes it as it is
+    download = call("GET", f"/console/clinics/{clinic.clinic_id}/imports/{import_id}/document")
+    # Then the browser is sent to a short-lived link that answers with the document as an attachment
+    assert (download.status, download.body) == (302, b"")
+    location = download.headers["Location"]
+    query = parse_qs(urlsplit(location).query)
+    assert query["response-content-disposition"] == [f'attachment; filename="{import_id}.xml"']
+    fetched = requests.get(location, timeout=30)
+    assert fetched.status_code == 200
+    assert fetched.headers["Content-Disposition"] == f'attachment; filename="{import_id}.xml"'
+    assert fetched.content == sent
+    # And the link is to the kept document itself: nothing was copied (under exports/ or anywhere)
+    assert documents_kept(store) == kept
+    assert not [key for key in kept if key.startswith("exports/")]
+    # When a client that takes gzip downloads it
+    compressed = call(
+        "GET", f"/console/clinics/{clinic.clinic_id}/imports/{import_id}/document", headers={"Accept-Encoding": "gzip"}
+    )
+    # Then it comes in the answer, compressed, as the attachment in the type it was sent with (no charset)
+    assert (compressed.status, compressed.headers["Content-Encoding"]) == (200, "gzip")
+    assert compressed.headers["Content-Type"] == "application/xml"
+    assert compressed.headers["Content-Disposition"] == f'attachment; filename="{import_id}.xml"'
+    assert compressed.headers["Cache-Control"] == "private, no-store"
+    assert gzip.decompress(compressed.body) == sent
+
+
+def test_once_its_document_is_no_longer_kept_a_receipt_lists_its_issues_and_the_download_is_not_found(
+    store: Store, clinic: Clinic
+) -> None:
+    # Given an import with a rejected record whose document has since expired from the bucket
+    bad = document('<Schedules>\n<s id="1" date="31.02.2010" resource_id="393"/>\n</Schedules>')
+    import_id = call_import(bad)[1].get("import_id")
+    boto3.client("s3").delete_object(
+        Bucket=store.settings.documents_bucket, Key=document_key(clinic.clinic_id, import_id)
+    )
+    # When its receipt is opened and its document downloaded
+    receipt = call("GET", f"/console/clinics/{clinic.clinic_id}/imports/{import_id}")
+    download = call("GET", f"/console/clinics/{clinic.clinic_id}/imports/{import_id}/document")
+    # Then the receipt says the document is gone and lists the issue without its line
+    assert receipt.status == 200
+    assert len(receipt.html.xpath("//p[@class='notice']")) == 1
+    assert receipt.html.xpath("//tr[@class='issue-line']") == []
+    assert "31.02.2010" in receipt.body.decode()
+    # And the download is the 404 page
+    assert download.status == 404
+
+
+def test_the_consoles_role_reads_the_kept_documents_and_writes_nothing_to_their_bucket() -> None:
+    # Given the console function's policies in template.yaml (a presigned link is signed with its role)
+    props = template.resources("AWS::Serverless::Function")["ConsoleFunction"]["Properties"]
+    statements = [s for policy in props["Policies"] for s in policy["Statement"]]
+    # When the statements about S3 are picked out
+    on_s3 = [s for s in statements if any(action.startswith("s3:") for action in s["Action"])]
+    # Then it may only read, and only what is under the documents' prefix
+    folder = document_key("c", "i").split("/")[0]
+    assert [(s["Effect"], s["Action"], s["Resource"]) for s in on_s3] == [
+        ("Allow", ["s3:GetObject"], {"Fn::Sub": f"${{DocumentsBucket.Arn}}/{folder}/*"})
+    ]
 
 
 def test_a_receipt_shows_at_most_200_issues_at_their_lines_and_counts_the_rest(store: Store, clinic: Clinic) -> None:

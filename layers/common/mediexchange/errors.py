@@ -77,6 +77,12 @@ class UnknownClientKey(ServiceError):
         super().__init__("no active clinic has this client_key")
 
 
+class Forbidden(ServiceError):
+    """A console form without its session's CSRF value: not this session's own page posted it."""
+
+    code = "forbidden"
+
+
 class NotFound(ServiceError):
     code = "not_found"
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import traceback
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from json import JSONDecodeError
 from typing import Any
 
@@ -19,6 +19,7 @@ from mediexchange.config import LAMBDA_PAYLOAD_BYTES, ConfigurationError, Settin
 from mediexchange.errors import (
     AdminError,
     BadRequest,
+    Forbidden,
     ImportQueueFull,
     Internal,
     InvalidRequest,
@@ -41,6 +42,7 @@ HTTP_STATUS: dict[type[ServiceError], int] = {
     BadRequest: 400,
     AdminError: 400,
     UnknownClientKey: 403,
+    Forbidden: 403,
     NotFound: 404,
     ImportQueueFull: 503,
     SlotUnavailable: 409,
@@ -87,22 +89,32 @@ GZIP_FROM_BYTES = 1024  # smaller answers are sent as they are: compressing them
 REDIRECT_AFTER_POST = 303  # a POST's answer is fetched with GET; a GET's redirect (302) is followed by anything
 
 
+def weighted(header: str) -> list[tuple[str, float]]:
+    """The values of a header listing them with weights (Accept-Encoding, Accept-Language: RFC 9110
+    section 12.4.2), lowercased, in its order, each with its q (1 when it names none, 0 when it cannot be
+    read); empty ones left out."""
+    found = []
+    for part in header.split(","):
+        value, *params = (piece.strip().lower() for piece in part.split(";"))
+        weight = 1.0
+        for param in params:
+            name, _, given = param.partition("=")
+            if name.strip() == "q":
+                try:
+                    weight = float(given)
+                except ValueError:
+                    weight = 0.0
+        if value:
+            found.append((value, weight))
+    return found
+
+
 def accepts_gzip(event: BaseProxyEvent) -> bool:
     """Whether the request's Accept-Encoding takes gzip (RFC 9110: `gzip`, `x-gzip` or `*`, with q above 0);
     no header means no (an old client that cannot inflate sends none)."""
     weights: dict[str, float] = {}
-    for part in (event.headers.get("accept-encoding") or "").split(","):
-        coding, *params = (piece.strip().lower() for piece in part.split(";"))
-        weight = 1.0
-        for param in params:
-            name, _, value = param.partition("=")
-            if name.strip() == "q":
-                try:
-                    weight = float(value)
-                except ValueError:
-                    weight = 0.0
-        if coding:
-            weights.setdefault(coding, weight)
+    for coding, weight in weighted(event.headers.get("accept-encoding") or ""):
+        weights.setdefault(coding, weight)  # a coding named twice: the first counts
     for coding in ("gzip", "x-gzip", "*"):
         if coding in weights:
             return weights[coding] > 0
@@ -116,25 +128,32 @@ def gzipped(body: bytes) -> bytes:
 
 
 def sized_xml_response(
-    event: BaseProxyEvent, body: bytes, encoding: str, keep: Callable[[bytes, str], str], limit: int | None = None
+    event: BaseProxyEvent,
+    body: bytes,
+    encoding: str | None,
+    keep: Callable[[bytes, str], str],
+    limit: int | None = None,
+    *,
+    headers: Mapping[str, str | list[str]] | None = None,
 ) -> Response[bytes]:
     """An XML answer of any size that Lambda can return (SPEC section 4, "Any size"): gzip-compressed when
     the client accepts gzip, as it is when it fits, and otherwise a redirect (302, or 303 to a POST) to
     the URL `keep(body, content_type)` stores the whole document at. `limit` is the largest body sent in
-    the response itself (INLINE_BODY_BYTES)."""
+    the response itself (INLINE_BODY_BYTES); `encoding` None names no charset (a document as it was
+    received without one); `headers` are added to the answer, whichever it is."""
     limit = limit or INLINE_BODY_BYTES
-    content_type = f"application/xml; charset={encoding}"
-    vary = {"Vary": "Accept-Encoding"}
+    content_type = f"application/xml; charset={encoding}" if encoding else "application/xml"
+    given: dict[str, str | list[str]] = {**(headers or {}), "Vary": "Accept-Encoding"}
     if len(body) >= GZIP_FROM_BYTES and accepts_gzip(event):
         compressed = gzipped(body)
         if len(compressed) < len(body) and len(compressed) <= limit:
-            return Response(200, content_type, compressed, {**vary, "Content-Encoding": "gzip"})
+            return Response(200, content_type, compressed, {**given, "Content-Encoding": "gzip"})
     if len(body) <= limit:
-        return Response(200, content_type, body, vary)
+        return Response(200, content_type, body, given)
     status = REDIRECT_AFTER_POST if event.http_method.upper() == "POST" else 302
     location = keep(body, content_type)
     logger.info("answer redirected", extra={"bytes": len(body), "status": status})
-    return Response(status, None, b"", {**vary, "Location": location, "Cache-Control": "no-store"})
+    return Response(status, None, b"", {**given, "Location": location, "Cache-Control": "no-store"})
 
 
 ErrorRenderer = Callable[[ServiceError], "Response[Any]"]

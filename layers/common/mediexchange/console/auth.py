@@ -25,7 +25,7 @@ What the console function (functions/console/app.py) calls; each returns an `Ans
                                                                and new_password when Cognito asks for one)
     redeem_link(store, event, token) -> Answer            GET  /console/sign-in/once/{token}
     sign_in_clinic(store, event, form) -> Answer          POST /console/sign-in/clinic (client_key)
-    sign_out(store, event) -> Answer                      POST /console/sign-out (after the CSRF check)
+    sign_out(store, event, viewer) -> Answer              POST /console/sign-out (after the CSRF check)
     viewer(event) -> Viewer                               every page behind the authorizer
 
 `sign_in.html` renders `page_context` (keys: cognito, error, username, new_password; `error` is one of
@@ -143,18 +143,14 @@ def cookie_values(event: Mapping[str, Any], name: str = COOKIE) -> list[str]:
 
 
 def _secure(event: Mapping[str, Any]) -> bool:
+    """Whether the browser reached the API over https (API Gateway says so in X-Forwarded-Proto)."""
     return any(v.split(",")[0].strip().lower() == "https" for v in _headers(event, "x-forwarded-proto"))
 
 
-def session_cookie(event: Mapping[str, Any], token: str, seconds: int) -> str:
-    """Set-Cookie value naming a session, for the console's paths only."""
-    parts = [f"{COOKIE}={token}", f"Path={prefix(event)}/console", f"Max-Age={seconds}", "HttpOnly", "SameSite=Strict"]
-    return "; ".join([*parts, "Secure"] if _secure(event) else parts)
-
-
-def cleared_cookie(event: Mapping[str, Any]) -> str:
-    """Set-Cookie value that makes the browser forget the session cookie."""
-    parts = [f"{COOKIE}=", f"Path={prefix(event)}/console", "Max-Age=0", "HttpOnly", "SameSite=Strict"]
+def cookie(event: Mapping[str, Any], name: str, value: str, seconds: int) -> str:
+    """Set-Cookie value for one of the console's cookies: its paths only, kept `seconds` (0: forgotten at
+    once), out of scripts' and other sites' reach, and sent over https only when the request came so."""
+    parts = [f"{name}={value}", f"Path={prefix(event)}/console", f"Max-Age={seconds}", "HttpOnly", "SameSite=Strict"]
     return "; ".join([*parts, "Secure"] if _secure(event) else parts)
 
 
@@ -204,7 +200,7 @@ def _signed_in(store: Store, event: Mapping[str, Any], role: str, who: str, clin
     seconds = store.settings.console_session_hours * 3600
     token, _ = store.sessions.create(role, who, clinic_id, seconds)
     logger.info("console change", extra={"who": who, "action": "sign-in", "clinic_id": clinic_id or ""})
-    return Answer(location=home(event, clinic_id or ""), cookies=(session_cookie(event, token, seconds),))
+    return Answer(location=home(event, clinic_id or ""), cookies=(cookie(event, COOKIE, token, seconds),))
 
 
 def sign_in_operator(store: Store, event: Mapping[str, Any], form: Mapping[str, str]) -> Answer:
@@ -257,14 +253,14 @@ def sign_in_clinic(store: Store, event: Mapping[str, Any], form: Mapping[str, st
     return _signed_in(store, event, INTEGRATOR, f"clinic:{clinic.clinic_id}", clinic.clinic_id)
 
 
-def sign_out(store: Store, event: Mapping[str, Any]) -> Answer:
-    """POST /console/sign-out: the session is ended in the store, the cookie cleared, back to sign-in."""
-    who = str(((event.get("requestContext") or {}).get("authorizer") or {}).get("who") or "")
-    for token in cookie_values(event):
-        if store.sessions.find(token) is not None:
-            store.sessions.end(token)
+def sign_out(store: Store, event: Mapping[str, Any], signed_in: Viewer | None = None) -> Answer:
+    """POST /console/sign-out: the session is ended in the store, the cookie cleared, back to sign-in.
+    `signed_in` is who the authorizer let through (the page's viewer), for the log."""
+    for token in _tokens(cookie_values(event)):
+        store.sessions.end(token)  # a token that names no session ends nothing
+    who = signed_in.who if signed_in is not None else ""
     logger.info("console change", extra={"who": who, "action": "sign-out", "clinic_id": ""})
-    return Answer(location=sign_in_url(event), cookies=(cleared_cookie(event),))
+    return Answer(location=sign_in_url(event), cookies=(cookie(event, COOKIE, "", 0),))
 
 
 # -- the authorizer and what it hands over ----------------------------------------------------------
@@ -314,5 +310,6 @@ def authorize(store: Store, event: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _tokens(values: Iterable[str]) -> list[str]:
-    """At most a few plausible tokens (a request cannot make the authorizer read the table many times)."""
+    """At most a few plausible tokens (a request cannot make the authorizer or a sign-out reach the table many
+    times)."""
     return [v for v in dict.fromkeys(values) if 16 <= len(v) <= 128][:3]

@@ -110,7 +110,6 @@ class Row:
 @dataclass(frozen=True, slots=True)
 class Board:
     clinic: Clinic
-    zone: str
     days: tuple[dt.date, ...]
     rows: tuple[Row, ...]
     page: int
@@ -161,24 +160,36 @@ def _hhmm(moment: dt.datetime, tz: ZoneInfo) -> str:
     return moment.astimezone(tz).strftime("%H:%M")
 
 
-def _span(interval: Interval, midnight: dt.datetime, length: int, tz: ZoneInfo) -> Span | None:
-    """The part of an interval inside the day starting at `midnight` (UTC), or None."""
-    start = math.floor((interval.start - midnight).total_seconds() / 60)
-    end = math.ceil((interval.end - midnight).total_seconds() / 60)
-    start, end = max(start, 0), min(end, length)
+@dataclass(frozen=True, slots=True)
+class Day:
+    """A local day as the board lays it out: the instant of its midnight and its length in elapsed minutes
+    (1440, or 1380 / 1500 on a clock-change day). Worked out once per day, not once per resource."""
+
+    date: dt.date
+    midnight: dt.datetime
+    length: int
+
+    @classmethod
+    def of(cls, date: dt.date, tz: ZoneInfo) -> Day:
+        midnight = instant(date, 0, tz)
+        return cls(date, midnight, round((instant(date + ONE_DAY, 0, tz) - midnight).total_seconds() / 60))
+
+
+def _span(interval: Interval, day: Day, tz: ZoneInfo) -> Span | None:
+    """The part of an interval inside the day, or None."""
+    start = math.floor((interval.start - day.midnight).total_seconds() / 60)
+    end = math.ceil((interval.end - day.midnight).total_seconds() / 60)
+    start, end = max(start, 0), min(end, day.length)
     if end <= start:
         return None
     return Span(start, end, f"{_hhmm(interval.start, tz)}–{_hhmm(interval.end, tz)}")
 
 
 def _cell(
-    found: portal.ResourceDays, day: dt.date, statuses: Mapping[int, OrderStatus], offered: bool, tz: ZoneInfo
+    found: portal.ResourceDays, day: Day, statuses: Mapping[int, OrderStatus], offered: bool, tz: ZoneInfo
 ) -> Cell:
-    midnight = instant(day, 0, tz)
-    length = round((instant(day + ONE_DAY, 0, tz) - midnight).total_seconds() / 60)
-
     def span(interval: Interval) -> Span | None:
-        return _span(interval, midnight, length, tz)
+        return _span(interval, day, tz)
 
     windows: list[WindowBlock] = []
     for schedule in found.schedules:
@@ -209,9 +220,9 @@ def _cell(
     if offered:
         for slot in found.free:
             placed = span(slot)
-            if placed is not None and slot.start.astimezone(tz).date() == day:
+            if placed is not None and slot.start.astimezone(tz).date() == day.date:
                 free.append(FreeSlot(placed, _hhmm(slot.start, tz), slot.start.astimezone(tz).isoformat()))
-    return Cell(day, length, tuple(windows), tuple(busy), tuple(held), tuple(free))
+    return Cell(day.date, day.length, tuple(windows), tuple(busy), tuple(held), tuple(free))
 
 
 # -- the board -------------------------------------------------------------------------------------
@@ -238,7 +249,7 @@ def board(store: Store, clinic: Clinic, first: dt.date, days: int, page: int) ->
     found = [f for f, _ in read_all]
     statuses = {order_id: status for _, some in read_all for order_id, status in some.items()}
     stale = clinic.stale_since(time.time())  # as the portal's slots answer decides it
-    day_list = tuple(first + dt.timedelta(days=n) for n in range(days))
+    day_list = tuple(Day.of(first + dt.timedelta(days=n), tz) for n in range(days))
     rows = tuple(
         Row(
             f.portal_id,
@@ -249,7 +260,7 @@ def board(store: Store, clinic: Clinic, first: dt.date, days: int, page: int) ->
         )
         for f in found
     )
-    return Board(clinic, clinic.timezone, day_list, rows, page, pages, len(listed), stale, today_in(clinic))
+    return Board(clinic, tuple(day.date for day in day_list), rows, page, pages, len(listed), stale, today_in(clinic))
 
 
 def week_board(store: Store, clinic: Clinic, query: Mapping[str, str]) -> Board:
@@ -277,9 +288,8 @@ def hour_ticks(day: dt.date, zone_name: str) -> list[Tick]:
     """A tick every elapsed hour of the day, labelled with the local time: 01:00 comes twice when the
     clocks go back, 02:00 never when they go forward."""
     tz = zone(zone_name)
-    midnight = instant(day, 0, tz)
-    length = round((instant(day + ONE_DAY, 0, tz) - midnight).total_seconds() / 60)
-    return [Tick(m, _hhmm(midnight + dt.timedelta(minutes=m), tz)) for m in range(0, length, 60)]
+    laid = Day.of(day, tz)
+    return [Tick(m, _hhmm(laid.midnight + dt.timedelta(minutes=m), tz)) for m in range(0, laid.length, 60)]
 
 
 @dataclass(frozen=True, slots=True)
@@ -317,7 +327,7 @@ def frame(found: Board) -> Frame:
     ]
     start = min((s.start for s in spans), default=8 * 60) // 60 * 60
     end = min(length, -(-max((s.end for s in spans), default=20 * 60) // 60) * 60)
-    ticks = tuple(tick for tick in hour_ticks(day, found.zone) if start <= tick.x <= end)
+    ticks = tuple(tick for tick in hour_ticks(day, found.clinic.timezone) if start <= tick.x <= end)
     return Frame(start, max(end, start + 60), ticks)
 
 

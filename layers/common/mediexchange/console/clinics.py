@@ -149,8 +149,8 @@ def clinics_page(store: Store, page: Page) -> Response[str]:
 
 def clinic_page(store: Store, page: Page, clinic_id: str) -> Response[str]:
     """GET /console/clinics/{id}/: the clinic's health in detail and its recent imports."""
-    page = page.for_clinic(store, clinic_id)
-    overview = store.clinics.overview_of(clinic_id)
+    page.require_sight_of(clinic_id)
+    overview = store.clinics.overview_of(clinic_id)  # the clinic's item, read once: the clinic and its overview
     if overview is None:
         raise not_found()
     page = page.with_clinic(overview.clinic)

@@ -20,7 +20,7 @@ from mediexchange.console.pages import Page
 from mediexchange.errors import InvalidRequest, NotFound
 from mediexchange.records import Clinic, Order
 from mediexchange.store import OrderEvent, Store
-from mediexchange.timeutil import NonexistentLocalTime, localize, zone
+from mediexchange.timeutil import NonexistentLocalTime, from_epoch, localize, zone
 
 _ID = re.compile(r"[0-9]{1,18}")
 
@@ -40,7 +40,7 @@ def local_minute(local: dt.datetime, tz: ZoneInfo, fmt: str = "%d.%m.%Y %H:%M") 
 
 def local_instant(seconds: float, tz: ZoneInfo) -> str:
     """An instant (unix seconds) in the clinic's zone, to the second."""
-    return local_minute(dt.datetime.fromtimestamp(seconds, tz).replace(tzinfo=None), tz, "%d.%m.%Y %H:%M:%S")
+    return local_minute(from_epoch(int(seconds), tz), tz, "%d.%m.%Y %H:%M:%S")
 
 
 # -- search ----------------------------------------------------------------------------------------
@@ -59,7 +59,6 @@ class Hit:
 @dataclass(frozen=True, slots=True)
 class Search:
     clinic: Clinic
-    zone: str
     order_id: str  # as typed
     resource_id: int | None
     day: dt.date
@@ -88,13 +87,13 @@ def search(store: Store, clinic: Clinic, query: Mapping[str, str]) -> Search:
             raise InvalidRequest("an order id is a number")
         order = store.orders.get(clinic.clinic_id, int(typed))
         one = (_hit(order, tz),) if order is not None else ()
-        return Search(clinic, clinic.timezone, typed, resource_id, day, resources, one, True)
+        return Search(clinic, typed, resource_id, day, resources, one, True)
     found = store.orders.on_days(clinic.clinic_id, day, day)
     if resource_id is not None:
         found = [o for o in found if o.resource_id == resource_id]
     found.sort(key=lambda o: (o.reception.replace(tzinfo=tz).astimezone(dt.UTC), o.id))
     hits = tuple(_hit(o, tz) for o in found)
-    return Search(clinic, clinic.timezone, typed, resource_id, day, resources, hits, False)
+    return Search(clinic, typed, resource_id, day, resources, hits, False)
 
 
 # -- one order -------------------------------------------------------------------------------------
@@ -125,7 +124,6 @@ class Event:
 @dataclass(frozen=True, slots=True)
 class OrderPage:
     clinic: Clinic
-    zone: str
     order: Order
     status: str
     fields: tuple[Field, ...]
@@ -191,7 +189,7 @@ def order_page(store: Store, clinic: Clinic, order_id: str) -> OrderPage:
         raise NotFound(f"no order {order_id}")
     tz = zone(clinic.timezone)
     history = store.history.of_order(clinic.clinic_id, order.id)
-    return OrderPage(clinic, clinic.timezone, order, STATUS[order.status], _fields(order, tz), _events(history, tz))
+    return OrderPage(clinic, order, STATUS[order.status], _fields(order, tz), _events(history, tz))
 
 
 # -- the pages -------------------------------------------------------------------------------------

@@ -28,14 +28,14 @@ import jinja2
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.utilities.data_classes.common import BaseProxyEvent
 
-from mediexchange.console.auth import Answer, NotSignedIn, Viewer, cookie_values, prefix
+from mediexchange.console.auth import Answer, NotSignedIn, Viewer, cookie, cookie_values, prefix
 from mediexchange.console.auth import viewer as viewer_of
-from mediexchange.errors import NotFound, ServiceError, UnsupportedMediaType
+from mediexchange.errors import Forbidden, NotFound, ServiceError, UnsupportedMediaType
 from mediexchange.records import Clinic
 from mediexchange.store import Store
 from mediexchange.timeutil import from_epoch, zone
 from mediexchange.uploads import FORM, MULTIPART, form_parts, media_type, raw_body
-from mediexchange.web import html_resolver, http_status
+from mediexchange.web import html_resolver, http_status, weighted
 
 HERE = Path(__file__).parent
 TEMPLATES = HERE / "templates"
@@ -46,7 +46,6 @@ LANGUAGE_COOKIE = "mx_lang"
 LANGUAGE_COOKIE_SECONDS = 365 * 24 * 3600
 HTML = "text/html; charset=utf-8"
 SEE_OTHER = 303
-FORBIDDEN = 403
 # Pages are the viewer's own and change with every import: never kept by a browser or a proxy.
 NO_STORE = "no-store"
 SECURITY_HEADERS = {
@@ -69,12 +68,6 @@ environment = jinja2.Environment(
     lstrip_blocks=True,
     auto_reload=False,
 )
-
-
-class Forbidden(ServiceError):
-    """A form without its session's CSRF value (403 page)."""
-
-    code = "forbidden"
 
 
 def not_found() -> NotFound:
@@ -101,25 +94,12 @@ def language_of(event: BaseProxyEvent) -> tuple[str, bool]:
     for kept in cookie_values(event.raw_event, LANGUAGE_COOKIE):
         if kept in LANGUAGES:
             return kept, False
-    ranked: list[tuple[float, int, str]] = []
-    for position, part in enumerate(_header(event, "accept-language").split(",")):
-        tag, *params = (piece.strip() for piece in part.split(";"))
-        weight = 1.0
-        for param in params:
-            name, _, value = param.partition("=")
-            if name.strip().lower() == "q":
-                try:
-                    weight = float(value)
-                except ValueError:
-                    weight = 0.0
-        primary = tag.split("-")[0].lower()
-        if primary in LANGUAGES and weight > 0:
-            ranked.append((-weight, position, primary))
+    ranked = [
+        (-weight, position, primary)
+        for position, (tag, weight) in enumerate(weighted(_header(event, "accept-language")))
+        if (primary := tag.split("-")[0]) in LANGUAGES and weight > 0
+    ]
     return (min(ranked)[2], False) if ranked else ("en", False)
-
-
-def is_https(event: BaseProxyEvent) -> bool:
-    return _header(event, "x-forwarded-proto").split(",")[0].strip().lower() == "https"
 
 
 @dataclass(frozen=True)
@@ -161,7 +141,6 @@ class Page:
     viewer: Viewer | None
     language: str = "en"
     prefix: str = ""
-    secure: bool = False
     language_chosen: bool = False  # ?lang= was given: the answer keeps it in a cookie
     clinic: Clinic | None = None
     now: float = field(default_factory=time.time)
@@ -171,7 +150,7 @@ class Page:
         """The page of a request; `signed_in` pages (every one behind the authorizer) know their viewer."""
         language, chosen = language_of(event)
         viewer = viewer_of(event.raw_event) if signed_in else None
-        return cls(event, viewer, language, prefix(event.raw_event), is_https(event), chosen)
+        return cls(event, viewer, language, prefix(event.raw_event), chosen)
 
     @classmethod
     def lenient(cls, event: BaseProxyEvent) -> Page:
@@ -196,10 +175,14 @@ class Page:
         if not self.is_operator:
             raise not_found()
 
-    def for_clinic(self, store: Store, clinic_id: str) -> Page:
-        """This page about a clinic the viewer may see (else the 404 page, whether it exists or not)."""
+    def require_sight_of(self, clinic_id: str) -> None:
+        """A page about a clinic the viewer may see: to anyone else it does not exist, whether it does or not."""
         if not may_see(self.viewer, clinic_id):
             raise not_found()
+
+    def for_clinic(self, store: Store, clinic_id: str) -> Page:
+        """This page about a clinic the viewer may see (else the 404 page, whether it exists or not)."""
+        self.require_sight_of(clinic_id)
         clinic = store.clinics.get(clinic_id)
         if clinic is None:
             raise not_found()
@@ -288,18 +271,10 @@ class Page:
     def headers(self) -> dict[str, str | list[str]]:
         found: dict[str, str | list[str]] = {**SECURITY_HEADERS, "Cache-Control": NO_STORE}
         if self.language_chosen:
-            found["Set-Cookie"] = [self.language_cookie()]
+            found["Set-Cookie"] = [
+                cookie(self.event.raw_event, LANGUAGE_COOKIE, self.language, LANGUAGE_COOKIE_SECONDS)
+            ]
         return found
-
-    def language_cookie(self) -> str:
-        parts = [
-            f"{LANGUAGE_COOKIE}={self.language}",
-            f"Path={self.prefix}/console",
-            f"Max-Age={LANGUAGE_COOKIE_SECONDS}",
-            "HttpOnly",
-            "SameSite=Strict",
-        ]
-        return "; ".join([*parts, "Secure"] if self.secure else parts)
 
     def render(self, template: str, status: int = 200, **values: Any) -> Response[str]:
         """The template as an HTML page: never cached, framed or referred from."""
@@ -321,17 +296,11 @@ def answer(page: Page, given: Answer) -> Response[str]:
 
 # -- errors as pages ---------------------------------------------------------------------------------
 
-PAGE_STATUS: dict[type[ServiceError], int] = {Forbidden: FORBIDDEN}
-
-
-def page_status(exc: ServiceError) -> int:
-    return next((PAGE_STATUS[kind] for kind in type(exc).__mro__ if kind in PAGE_STATUS), http_status(exc))
-
 
 def error_page(exc: ServiceError, event: BaseProxyEvent) -> Response[str]:
     """The page an error answers with, at the status the service gives that error everywhere."""
     page = Page.lenient(event)
-    response = page.render("error.html", status=page_status(exc), code=exc.code, message=exc.message)
+    response = page.render("error.html", status=http_status(exc), code=exc.code, message=exc.message)
     if exc.retry_after is not None:
         response.headers["Retry-After"] = str(exc.retry_after)
     return response

@@ -20,14 +20,14 @@ from aws_lambda_powertools.utilities.data_classes.common import BaseProxyEvent
 from lxml import etree
 
 from mediexchange import importing
-from mediexchange.console.pages import Form, Page, not_found, page_status
+from mediexchange.console.pages import Form, Page, not_found
 from mediexchange.errors import ServiceError, UnknownClientKey
 from mediexchange.protocol.reading import client_key_of
 from mediexchange.protocol.sections import SECTIONS
 from mediexchange.protocol.writing import error_result, import_result, serialize
 from mediexchange.protocol.xmlparse import root_start
 from mediexchange.store import Store
-from mediexchange.web import GZIP_FROM_BYTES, INLINE_BODY_BYTES, accepts_gzip, gzipped
+from mediexchange.web import http_status, sized_xml_response
 
 CONTEXT_LINES = 3  # shown before and after each issue's line
 MAX_ISSUES_SHOWN = 200  # at their lines on one page; the rest are counted
@@ -338,19 +338,6 @@ def _entry_or_404(store: Store, clinic_id: str, import_id: str) -> Any:
     return entry
 
 
-def _stored_document(store: Store, clinic_id: str, import_id: str) -> tuple[bytes, str | None] | None:
-    """The kept document, or None once it is gone (kept for the settings' retention days)."""
-    try:
-        return store.imports.document(clinic_id, import_id)
-    except ServiceError:
-        raise
-    except Exception as exc:
-        code = getattr(exc, "response", {}).get("Error", {}).get("Code")
-        if code in ("NoSuchKey", "404"):
-            return None
-        raise
-
-
 def receipt_page(store: Store, page: Page, clinic_id: str, import_id: str) -> Response[str]:
     """GET /console/clinics/{id}/imports/{import_id}: the receipt laid over the stored document."""
     page = page.for_clinic(store, clinic_id)
@@ -360,7 +347,7 @@ def receipt_page(store: Store, page: Page, clinic_id: str, import_id: str) -> Re
     document_gone = False
     if receipt is not None:
         needs_document = any(issue.line is not None for issue in receipt.issues)
-        stored = _stored_document(store, clinic_id, import_id) if needs_document else None
+        stored = store.imports.kept_document(clinic_id, import_id) if needs_document else None
         document_gone = needs_document and stored is None
         data, charset = stored if stored is not None else (None, None)
         laid = overlay(data, charset, receipt.issues)
@@ -377,30 +364,20 @@ def receipt_page(store: Store, page: Page, clinic_id: str, import_id: str) -> Re
 def document_download(store: Store, page: Page, event: BaseProxyEvent, clinic_id: str, import_id: str) -> Response[Any]:
     """GET .../imports/{import_id}/document: the document as it was received, to save (its own type and
     charset); gzip-compressed for a client that takes it; one too large for a Lambda answer is handed over
-    through a short-lived link to a copy."""
+    through a short-lived link to the kept document itself, answered as the same attachment."""
     page = page.for_clinic(store, clinic_id)
     _entry_or_404(store, clinic_id, import_id)
-    stored = _stored_document(store, clinic_id, import_id)
+    stored = store.imports.kept_document(clinic_id, import_id)
     if stored is None:
         raise not_found()
     data, charset = stored
-    content_type = f"application/xml; charset={charset}" if charset else "application/xml"
-    headers: dict[str, str | list[str]] = {
-        **page.headers(),
-        "Content-Disposition": f'attachment; filename="{import_id}.xml"',
-        "Cache-Control": "private, no-store",
-        "Vary": "Accept-Encoding",
-    }
-    body = data
-    if len(data) >= GZIP_FROM_BYTES and accepts_gzip(event):
-        compressed = gzipped(data)
-        if len(compressed) < len(data):
-            body, headers["Content-Encoding"] = compressed, "gzip"
-    if len(body) > INLINE_BODY_BYTES:
-        location = store.exports.keep("documents", data, content_type)
-        moved = {"Location": location, "Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
-        return Response(302, None, b"", moved)
-    return Response(200, content_type, body, headers)
+    disposition = f'attachment; filename="{import_id}.xml"'
+    headers = {**page.headers(), "Content-Disposition": disposition, "Cache-Control": "private, no-store"}
+
+    def link(_body: bytes, _type: str) -> str:  # the document is kept already: a link to it, not a copy
+        return store.imports.document_url(clinic_id, import_id, disposition)
+
+    return sized_xml_response(event, data, charset, link, headers=headers)
 
 
 def _pasted(form: Form) -> tuple[bytes, str | None, str]:
@@ -422,8 +399,7 @@ def _dry_run(store: Store, clinic_id: str, data: bytes, charset: str | None) -> 
     """The ImportResult a document would get from the clinic (nothing written); an error's as an
     ImportResult too. A document of another clinic is refused as an unknown key is, before it is read."""
     start = root_start(data, charset)
-    owner = store.clinics.for_key(client_key_of(start)) if start is not None else None
-    if start is not None and (owner is None or owner.clinic_id != clinic_id):
+    if start is not None and importing.authenticate(store, client_key_of(start)).clinic_id != clinic_id:
         raise UnknownClientKey()
     received = importing.receive_document(store, data, charset, dry_run=True)
     assert received.report is not None  # a dry run always answers at once
@@ -441,7 +417,7 @@ def dry_run_page(store: Store, page: Page, clinic_id: str, form: Form | None) ->
     try:
         result = _dry_run(store, clinic_id, data, charset)
     except ServiceError as exc:
-        status = page_status(exc)
+        status = http_status(exc)
         result = serialize(error_result("ImportResult", exc.code, exc.issues))
     receipt = read_receipt(result)
     laid = overlay(data, charset, receipt.issues)

@@ -292,3 +292,26 @@ class ImportLog:
     def recent(self, clinic_id: str, limit: int = RECENT) -> list[ImportEntry]:
         """The clinic's latest imports, newest first."""
         return [_entry(m) for m in self.model.query(clinic_id, scan_index_forward=False, limit=limit)]
+
+    def document_url(self, clinic_id: str, import_id: str, disposition: str) -> str:
+        """A short-lived URL that fetches a kept document as it is, answered with `disposition` (its
+        Content-Disposition): the document itself is signed for, so nothing is copied and reading it is all
+        the signer's role needs."""
+        from mediexchange.store.exports import URL_SECONDS  # every presigned link lives as long
+
+        params = {
+            "Bucket": self.settings.documents_bucket,
+            "Key": document_key(clinic_id, import_id),
+            "ResponseContentDisposition": disposition,
+            "ResponseCacheControl": "private, no-store",
+        }
+        url = self.backend.s3_presigner.generate_presigned_url("get_object", Params=params, ExpiresIn=URL_SECONDS)
+        return str(url)
+
+    def kept_document(self, clinic_id: str, import_id: str) -> tuple[bytes, str | None] | None:
+        """A kept document and the charset its request named, or None once it is gone (documents are kept
+        for the settings' retention days)."""
+        try:
+            return self.document(clinic_id, import_id)
+        except self.backend.s3.exceptions.NoSuchKey:
+            return None
