@@ -43,6 +43,7 @@ _PHONE = re.compile(r"\+?[0-9 ()\-]{5,32}")
 _DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 # Local time, to the minute; an offset (+01:00) picks the occurrence of a time the autumn clock change repeats.
 _LOCAL_MINUTE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}(:00)?([+-][0-9]{2}:[0-9]{2})?")
+# What the answers call an order's status (status_name), and the console shows.
 STATUS_NAMES = {OrderStatus.RECEIVED: "received", OrderStatus.ACCEPTED: "accepted", OrderStatus.REJECTED: "rejected"}
 
 

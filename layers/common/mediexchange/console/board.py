@@ -33,7 +33,6 @@ PER_PAGE = 25
 MAX_DAYS = 14
 DEFAULT_DAYS = 7
 ONE_DAY = dt.timedelta(days=1)
-STATUS = {OrderStatus.RECEIVED: "received", OrderStatus.ACCEPTED: "accepted", OrderStatus.REJECTED: "rejected"}
 _DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 _NUMBER = re.compile(r"[0-9]{1,6}")
 
@@ -214,7 +213,7 @@ def _cell(
         placed = span(interval)
         status = statuses.get(order_id)
         if placed is not None and status is not None:
-            held.append(OrderBlock(placed, order_id, STATUS[status]))
+            held.append(OrderBlock(placed, order_id, portal.STATUS_NAMES[status]))
     held.sort(key=lambda o: (o.span.start, o.order_id))
     free: list[FreeSlot] = []
     if offered:

@@ -15,9 +15,10 @@ from zoneinfo import ZoneInfo
 from aws_lambda_powertools.event_handler import Response
 
 from mediexchange import portal
-from mediexchange.console.board import STATUS, parse_day, today_in
+from mediexchange.console.board import parse_day, today_in
 from mediexchange.console.pages import Page
 from mediexchange.errors import InvalidRequest, NotFound
+from mediexchange.portal import STATUS_NAMES
 from mediexchange.records import Clinic, Order
 from mediexchange.store import OrderEvent, Store
 from mediexchange.timeutil import NonexistentLocalTime, from_epoch, localize, zone
@@ -69,7 +70,7 @@ class Search:
 
 def _hit(order: Order, tz: ZoneInfo) -> Hit:
     reception = local_minute(order.reception, tz)
-    return Hit(order.id, STATUS[order.status], reception, order.duration, order.resource_id, order.resource_name)
+    return Hit(order.id, STATUS_NAMES[order.status], reception, order.duration, order.resource_id, order.resource_name)
 
 
 def search(store: Store, clinic: Clinic, query: Mapping[str, str]) -> Search:
@@ -133,7 +134,7 @@ class OrderPage:
 def _fields(order: Order, tz: ZoneInfo) -> tuple[Field, ...]:
     changed = local_instant(order.last_changed, tz)
     return (
-        Field("Status", "Статус", STATUS[order.status]),
+        Field("Status", "Статус", STATUS_NAMES[order.status]),
         Field("Visit", "Приём", local_minute(order.reception, tz)),
         Field("Duration, min", "Длительность, мин", str(order.duration)),
         Field("Resource", "Ресурс", f"{order.resource_name} (portal {order.resource_id}, MIS {order.mw_resource_id})"),
@@ -160,7 +161,7 @@ def _events(history: Sequence[OrderEvent], tz: ZoneInfo) -> tuple[Event, ...]:
         where = (e.reception, e.duration, e.mw_resource_id)
         moved = e.kind == "changed" and before is not None and where != before
         # An MIS change is named by what it did: moved the visit, else the status it set.
-        kind = e.kind if e.kind != "changed" else "moved" if moved else STATUS[e.status]
+        kind = e.kind if e.kind != "changed" else "moved" if moved else STATUS_NAMES[e.status]
         if e.kind != "exported":
             before = where
         reception = local_minute(e.reception, tz)
@@ -169,7 +170,7 @@ def _events(history: Sequence[OrderEvent], tz: ZoneInfo) -> tuple[Event, ...]:
                 local_instant(e.at, tz),
                 kind,
                 e.by,
-                STATUS[e.status],
+                STATUS_NAMES[e.status],
                 reception,
                 e.duration,
                 e.resource_name,
@@ -189,7 +190,7 @@ def order_page(store: Store, clinic: Clinic, order_id: str) -> OrderPage:
         raise NotFound(f"no order {order_id}")
     tz = zone(clinic.timezone)
     history = store.history.of_order(clinic.clinic_id, order.id)
-    return OrderPage(clinic, order, STATUS[order.status], _fields(order, tz), _events(history, tz))
+    return OrderPage(clinic, order, STATUS_NAMES[order.status], _fields(order, tz), _events(history, tz))
 
 
 # -- the pages -------------------------------------------------------------------------------------
