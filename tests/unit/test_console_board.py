@@ -12,6 +12,7 @@ import pytest
 from lxml import html
 from mediexchange import portal
 from mediexchange.console import board
+from mediexchange.errors import InvalidRequest
 from mediexchange.records import Clinic
 from mediexchange.store import Store
 
@@ -181,6 +182,35 @@ def test_the_computation_is_one_resource_days_for_board_and_api(
     shown = [dt.datetime.fromisoformat(f.start) for c in found.rows[0].cells for f in c.free]
     assert shown == [s.start for s in one.free] and len(shown) == 5
     assert [b.appointment for b in found.rows[0].cells[0].busy] == ["T#7"]
+
+
+@pytest.mark.parametrize(
+    ("written", "refusal"),
+    [
+        pytest.param("2024-2-03", "from must be a date YYYY-MM-DD", id="not zero-padded"),
+        pytest.param("03.02.2024", "from must be a date YYYY-MM-DD", id="the MIS's format"),
+        pytest.param("2024-02-30", "from is not a real date: 2024-02-30", id="no such day"),
+    ],
+)
+def test_the_board_reads_a_day_as_the_portals_slots_do(
+    store: Store, clinic: Clinic, resources: dict[int, int], written: str, refusal: str
+) -> None:
+    # Given a day written wrongly
+    slots_query = {"resource_id": str(resources[501]), "from": written, "to": written}
+    # When the week board and the portal's slots are asked from it
+    with pytest.raises(InvalidRequest) as on_board:
+        board.week_board(store, clinic, {"from": written})
+    with pytest.raises(InvalidRequest) as in_slots:
+        portal.slots_view(store, clinic.clinic_id, slots_query)
+    # Then both refuse it in the same words
+    assert (str(on_board.value), str(in_slots.value)) == (refusal, refusal)
+
+
+def test_the_board_starts_today_when_no_day_is_given(store: Store, clinic: Clinic) -> None:
+    # When the week board is asked with an empty from
+    found = board.week_board(store, clinic, {"from": ""})
+    # Then it starts on the clinic's today
+    assert found.first == board.today_in(clinic)
 
 
 def next_autumn_change(after: dt.date) -> dt.date:

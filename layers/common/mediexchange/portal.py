@@ -110,7 +110,10 @@ def _integer(value: Any, name: str) -> int:
     raise InvalidRequest(f"{name} must be an integer")
 
 
-def _date(value: str | None, name: str) -> dt.date:
+def parse_day(value: str | None, name: str, default: dt.date | None = None) -> dt.date:
+    """A day written YYYY-MM-DD (the request parameter `name`); none given is `default`, if there is one."""
+    if not value and default is not None:
+        return default
     if not value or not _DATE.fullmatch(value):
         raise InvalidRequest(f"{name} must be a date YYYY-MM-DD")
     try:
@@ -185,7 +188,7 @@ def slots_view(store: Store, clinic_id: str, params: Mapping[str, str]) -> dict[
     if "resource_id" not in params:
         raise InvalidRequest("resource_id is required")
     resource = _resource(listed, clinic_id, _integer(params["resource_id"], "resource_id"))
-    first, last = _date(params.get("from"), "from"), _date(params.get("to"), "to")
+    first, last = parse_day(params.get("from"), "from"), parse_day(params.get("to"), "to")
     if last < first:
         raise InvalidRequest("to is before from")
     if (last - first).days >= MAX_DAYS:

@@ -33,7 +33,6 @@ PER_PAGE = 25
 MAX_DAYS = 14
 DEFAULT_DAYS = 7
 ONE_DAY = dt.timedelta(days=1)
-_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 _NUMBER = re.compile(r"[0-9]{1,6}")
 
 
@@ -127,17 +126,6 @@ class Board:
 
 
 # -- request parameters ----------------------------------------------------------------------------
-
-
-def parse_day(value: str | None, name: str, default: dt.date) -> dt.date:
-    if value is None or value == "":
-        return default
-    if not _DATE.fullmatch(value):
-        raise InvalidRequest(f"{name} must be a date YYYY-MM-DD")
-    try:
-        return dt.date.fromisoformat(value)
-    except ValueError:
-        raise InvalidRequest(f"{name} is not a real date: {value}") from None
 
 
 def parse_number(value: str | None, name: str, default: int, lowest: int, highest: int) -> int:
@@ -263,7 +251,7 @@ def board(store: Store, clinic: Clinic, first: dt.date, days: int, page: int) ->
 
 
 def week_board(store: Store, clinic: Clinic, query: Mapping[str, str]) -> Board:
-    first = parse_day(query.get("from"), "from", today_in(clinic))
+    first = portal.parse_day(query.get("from"), "from", today_in(clinic))
     days = parse_number(query.get("days"), "days", DEFAULT_DAYS, 1, MAX_DAYS)
     page = parse_number(query.get("page"), "page", 1, 1, 999_999)
     return board(store, clinic, first, days, page)
@@ -271,7 +259,7 @@ def week_board(store: Store, clinic: Clinic, query: Mapping[str, str]) -> Board:
 
 def day_board(store: Store, clinic: Clinic, day: str, query: Mapping[str, str]) -> Board:
     page = parse_number(query.get("page"), "page", 1, 1, 999_999)
-    return board(store, clinic, parse_day(day, "day", today_in(clinic)), 1, page)
+    return board(store, clinic, portal.parse_day(day, "day", today_in(clinic)), 1, page)
 
 
 # -- the day view's geometry (an inline SVG: attributes place the blocks, classes colour them) ------------

@@ -15,10 +15,10 @@ from zoneinfo import ZoneInfo
 from aws_lambda_powertools.event_handler import Response
 
 from mediexchange import portal
-from mediexchange.console.board import parse_day, today_in
+from mediexchange.console.board import today_in
 from mediexchange.console.pages import Page
 from mediexchange.errors import InvalidRequest, NotFound
-from mediexchange.portal import STATUS_NAMES
+from mediexchange.portal import STATUS_NAMES, parse_day
 from mediexchange.records import Clinic, Order
 from mediexchange.store import OrderEvent, Store
 from mediexchange.timeutil import NonexistentLocalTime, from_epoch, localize, zone
