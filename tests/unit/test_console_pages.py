@@ -17,6 +17,7 @@ import pytest
 import requests
 from mediexchange.console import clinics, receipts
 from mediexchange.console.receipts import ReceiptIssue, overlay
+from mediexchange.protocol.xmlparse import parse_document
 from mediexchange.records import Clinic
 from mediexchange.store import ClinicOverview, SectionSeen, Store
 from mediexchange.store.imports import document_key
@@ -585,6 +586,52 @@ def test_the_attribute_is_marked_in_its_own_record_when_a_line_holds_several(
     [shown] = block.lines
     assert [p.text for p in shown.pieces if p.marked] == [marked]
     assert "".join(p.text for p in shown.pieces) == line
+
+
+BODY = '<MediExchange ClientKey="K"><Resources>\n<r id="1" name="Иванова" time_step="0"/>\n</Resources></MediExchange>'
+
+
+@pytest.mark.parametrize(
+    ("data", "charset", "read_in"),
+    [
+        pytest.param(BODY.encode(), None, "utf-8", id="no declaration, no charset"),
+        pytest.param(BODY.encode("cp1251"), "windows-1251", "windows-1251", id="the charset it was sent with"),
+        pytest.param(b"\xef\xbb\xbf" + BODY.encode(), "windows-1251", "utf-8", id="a BOM over the charset"),
+        pytest.param(
+            b'<?xml version="1.0" encoding="windows-1251"?>' + BODY.encode("cp1251"),
+            "utf-8",
+            "windows-1251",
+            id="the declaration over the charset",
+        ),
+        pytest.param(
+            b'<?xml-stylesheet href="r.xsl" encoding="windows-1251"?>' + BODY.encode(),
+            None,
+            "utf-8",
+            id="a processing instruction is no declaration",
+        ),
+        pytest.param(
+            b"\n" * 600 + b'<?xml version="1.0" encoding="windows-1251"?>' + BODY.encode("cp1251"),
+            None,
+            "windows-1251",
+            id="a declaration after 600 blank lines",
+        ),
+    ],
+)
+def test_a_receipt_reads_the_document_in_the_encoding_the_import_read_it(
+    data: bytes, charset: str | None, read_in: str
+) -> None:
+    # Given a document the import reads in `read_in`
+    assert parse_document(data, charset).getroottree().docinfo.encoding.lower() == read_in
+    issue = ReceiptIssue(
+        "error", "invalid_record", "m", data.count(b"\n", 0, data.index(b"<r ")) + 1, "Resources", "1", "time_step"
+    )
+    # When its receipt is laid over it
+    laid = overlay(data, charset, [issue])
+    # Then the receipt decodes it in the same encoding, and the record reads as it was written
+    assert receipts.encoding_of(data, charset) == read_in
+    [block] = laid.blocks
+    [shown] = [line for line in block.lines if line.issues]
+    assert "".join(p.text for p in shown.pieces) == '<r id="1" name="Иванова" time_step="0"/>'
 
 
 def test_an_import_not_finished_shows_its_state_and_a_missing_import_is_404(store: Store, clinic: Clinic) -> None:

@@ -21,11 +21,11 @@ from lxml import etree
 
 from mediexchange import importing
 from mediexchange.console.pages import Form, Page, not_found
-from mediexchange.errors import ServiceError, UnknownClientKey
+from mediexchange.errors import MalformedXml, ServiceError, UnknownClientKey
 from mediexchange.protocol.reading import client_key_of
 from mediexchange.protocol.sections import SECTIONS
 from mediexchange.protocol.writing import error_result, import_result, serialize
-from mediexchange.protocol.xmlparse import root_start
+from mediexchange.protocol.xmlparse import document_encoding, root_start
 from mediexchange.store import Store
 from mediexchange.web import http_status, sized_xml_response
 
@@ -36,8 +36,7 @@ SECTION_NAMES = tuple(section.name for section in SECTIONS)
 ERROR, WARNING = "error", "warning"
 
 _RESULT_PARSER = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False)
-_DECLARED = re.compile(rb"""^\s*<\?xml[^>]*?encoding\s*=\s*["']([A-Za-z][A-Za-z0-9._-]*)["']""")
-_UTF8_BOM = b"\xef\xbb\xbf"
+_HEAD_CHARS = 1024  # of a pasted document, enough to hold its XML declaration
 
 
 # -- the receipt, read from the stored ImportResult ----------------------------------------------------
@@ -119,10 +118,12 @@ def read_receipt(result: bytes) -> Receipt:
 
 
 def encoding_of(data: bytes, charset: str | None) -> str:
-    """What the document's text is in, as the import read it: its declaration, else UTF-8 after a BOM,
-    else the charset it was sent with, else UTF-8 (a name Python does not know: UTF-8, with replacements)."""
-    declared = _DECLARED.match(data[:512].removeprefix(_UTF8_BOM))
-    name = declared.group(1).decode("ascii") if declared else ("utf-8" if data.startswith(_UTF8_BOM) else charset)
+    """What the document's text is in, as the import read it (`document_encoding`); a name Python does not
+    know, or a declaration that names no valid encoding: UTF-8, with replacements."""
+    try:
+        name = document_encoding(data, charset)
+    except MalformedXml:
+        return "utf-8"
     return name.lower() if name and _known(name) else "utf-8"
 
 
@@ -387,10 +388,9 @@ def _pasted(form: Form) -> tuple[bytes, str | None, str]:
     if upload is not None and upload[0]:
         return upload[0], upload[1], ""
     text = form.get("document")
-    declared = _DECLARED.match(text[:512].encode("ascii", "replace"))
-    encoding = declared.group(1).decode("ascii") if declared else "utf-8"
+    encoding = encoding_of(text[:_HEAD_CHARS].encode("ascii", "replace"), None)
     try:
-        return text.encode(encoding if _known(encoding) else "utf-8", "xmlcharrefreplace"), None, text
+        return text.encode(encoding, "xmlcharrefreplace"), None, text
     except (LookupError, UnicodeError):
         return text.encode("utf-8"), None, text
 

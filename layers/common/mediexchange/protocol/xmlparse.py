@@ -106,14 +106,30 @@ def _prepare(data: bytes, fallback_encoding: str | None) -> _Prepared:
         shifted_columns = start - (data.rfind(b"\n", 0, start) + 1)
         data = declaration.group() + data[:start] + data[declaration.end() :]
         declaration_lines = 1 + declaration.group().count(b"\n")
+    declared = _declared_encoding(declaration)
+    encoding = declared or ("UTF-8" if bom else fallback_encoding or None)
+    return _Prepared(data, encoding, declared is not None, shifted, shifted_columns, declaration_lines)
+
+
+def _declared_encoding(declaration: re.Match[bytes] | None) -> str | None:
+    """The encoding an XML declaration names, or None if there is no declaration or it names none."""
     named = _ENCODING.search(declaration.group()) if declaration else None
-    if named:
-        value = (named.group(1) if named.group(1) is not None else named.group(2)).decode("ascii", "replace")
-        if not _ENCODING_NAME.fullmatch(value):
-            raise MalformedXml("the XML declaration names no valid encoding")
-        return _Prepared(data, value, True, shifted, shifted_columns, declaration_lines)
-    encoding = "UTF-8" if bom else fallback_encoding or None
-    return _Prepared(data, encoding, False, shifted, shifted_columns, declaration_lines)
+    if named is None:
+        return None
+    value = (named.group(1) if named.group(1) is not None else named.group(2)).decode("ascii", "replace")
+    if not _ENCODING_NAME.fullmatch(value):
+        raise MalformedXml("the XML declaration names no valid encoding")
+    return value
+
+
+def document_encoding(data: bytes, fallback_encoding: str | None = None) -> str | None:
+    """The encoding a reading of `data` decodes it in (see `parse_document`): the declaration's, else UTF-8
+    after a byte-order mark, else `fallback_encoding`; None for XML's default, UTF-8. Raises MalformedXml
+    if the declaration names no valid encoding. Only the head of `data` is looked at, and nothing is copied."""
+    start = len(UTF8_BOM) if data.startswith(UTF8_BOM) else 0
+    space = _LEADING_SPACE.match(data, start)
+    declared = _declared_encoding(_DECLARATION.match(data, space.end() if space else start))
+    return declared or ("UTF-8" if start else fallback_encoding or None)
 
 
 def _checked(data: bytes, fallback_encoding: str | None) -> _Prepared:
