@@ -8,8 +8,10 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
+from aws_lambda_powertools import Logger
+
+from mediexchange.clients import authenticate
 from mediexchange.errors import BadRequest, MissingClientKey
-from mediexchange.importing import authenticate, logger
 from mediexchange.protocol.writing import ExportDocument, serialize
 from mediexchange.store import Store
 from mediexchange.timeutil import zone
@@ -19,6 +21,7 @@ ENCODINGS = {"utf-8": "utf-8", "utf8": "utf-8", "windows-1251": "windows-1251", 
 # transaction's retries, DynamoDB's index lag): well under a minute in practice.
 REACH_BACK_SECONDS = 120
 _UNIX_SECONDS = re.compile(r"[+-]?[0-9]{1,12}")
+logger = Logger(service="mediexchange")
 
 
 @dataclass(frozen=True, slots=True)

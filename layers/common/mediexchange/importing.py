@@ -17,13 +17,13 @@ from zoneinfo import ZoneInfo
 from aws_lambda_powertools import Logger
 from lxml import etree
 
+from mediexchange.clients import authenticate
 from mediexchange.errors import (
     MissingClientKey,
     NotFound,
     ServiceError,
     StillQueued,
     StoreUnavailable,
-    UnknownClientKey,
 )
 from mediexchange.ordering import OrderChanges, double_bookings
 from mediexchange.protocol.attributes import local_name
@@ -41,7 +41,6 @@ from mediexchange.protocol.sections import (
 from mediexchange.protocol.writing import DATETIME, error_result, import_result, serialize, status_document
 from mediexchange.protocol.xmlparse import parse_document
 from mediexchange.records import (
-    NOT_XML,
     Appointment,
     Clinic,
     Document,
@@ -81,15 +80,6 @@ IMPORT_ID = re.compile(r"[0-9]{8}T[0-9]{6}\.[0-9]{6}-[0-9a-f]{8}")
 def new_import_id(now: float) -> str:
     """Sortable by time, unique without coordination."""
     return f"{dt.datetime.fromtimestamp(now, dt.UTC):%Y%m%dT%H%M%S.%f}-{secrets.token_hex(4)}"
-
-
-def authenticate(store: Store, client_key: str) -> Clinic:
-    if NOT_XML.search(client_key):  # no key holds these, and a lone surrogate cannot even be hashed
-        raise UnknownClientKey()
-    clinic = store.clinics.for_key(client_key)
-    if clinic is None:
-        raise UnknownClientKey()
-    return clinic
 
 
 def _sent(root: etree._Element) -> set[Section[Any] | None]:

@@ -14,9 +14,9 @@ from urllib.parse import parse_qsl, unquote_to_bytes
 
 from aws_lambda_powertools.utilities.data_classes.common import BaseProxyEvent
 
+from mediexchange.clients import authenticate
 from mediexchange.config import MAX_REQUEST_BYTES
 from mediexchange.errors import BadRequest, MalformedXml, TooLarge, UnsupportedMediaType
-from mediexchange.importing import authenticate
 from mediexchange.protocol.reading import client_key_of
 from mediexchange.protocol.xmlparse import root_start
 from mediexchange.web import store

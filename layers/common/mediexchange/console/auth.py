@@ -240,8 +240,8 @@ def one_time_url(store: Store, base_url: str) -> str:
 
 def sign_in_clinic(store: Store, event: Mapping[str, Any], form: Mapping[str, str]) -> Answer:
     """POST /console/sign-in/clinic: an integrator session for the enabled clinic that owns the key."""
+    from mediexchange.clients import authenticate
     from mediexchange.errors import UnknownClientKey
-    from mediexchange.importing import authenticate
 
     if _cross_site(event):
         return _again(event, store, "cross_site", 403)
