@@ -675,6 +675,28 @@ def test_a_dry_run_lays_the_receipt_over_the_pasted_document_and_writes_nothing(
     assert documents_kept(store) == kept
 
 
+def test_a_dry_run_looks_its_key_up_once(store: Store, clinic: Clinic) -> None:
+    # Given a count of the store's reads of the client keys table
+    key_reads: list[str] = []
+
+    def note(params: dict[str, Any], **_: Any) -> None:
+        if params["TableName"] == store.settings.client_keys_table:
+            key_reads.append(params["Key"]["key_hash"]["S"])
+
+    store.instrument("before-parameter-build.dynamodb.GetItem", note)
+    pasted = document('<Resources>\n<r id="1" name="A" time_step="30"/>\n</Resources>').decode()
+    # When the integrator dry-runs a document of their clinic
+    answer = call(
+        "POST",
+        f"/console/clinics/{clinic.clinic_id}/dry-run",
+        viewer=integrator(clinic.clinic_id),
+        form={"document": pasted, "csrf": CSRF},
+    )
+    # Then it is answered, and its key was read from the store once, not once more by the import
+    assert (answer.status, answer.html.xpath("//section[@class='receipt']/@data-status")) == (200, ["ok"])
+    assert len(key_reads) == 1
+
+
 def test_a_dry_run_of_an_uploaded_windows_1251_file(store: Store, dynamodb: Any, clinic: Clinic) -> None:
     before = snapshot(dynamodb)
     text = f'<?xml version="1.0" encoding="windows-1251"?>\n<MediExchange ClientKey="{SAMPLE_KEY}">\n<ResourceGroups>\n<rg id="1" name="Хирурги" pos="x"/>\n</ResourceGroups>\n</MediExchange>\n'

@@ -6,11 +6,13 @@ from typing import Any
 from urllib.parse import quote_from_bytes
 
 import boto3
+from mediexchange import importing
+from mediexchange.clients import KeyOwner
 from mediexchange.records import Clinic
 from mediexchange.store import Store
 
 from tests.conftest import SAMPLE, SAMPLE_KEY
-from tests.unit.conftest import FakeContext, api_event, call_import, call_status, decoded, snapshot
+from tests.unit.conftest import FakeContext, api_event, call_import, call_status, decoded, document, snapshot
 
 
 def dry_run_import(body: bytes, content_type: str = "application/xml", query: dict[str, str] | None = None) -> Any:
@@ -66,3 +68,14 @@ def test_a_dry_run_as_a_form_field_reports_rejections_and_deletions(
     assert counts(result)["ResourceGroups"] == {"received": "2", "written": "1", "deleted": "0", "rejected": "1"}
     assert [w.get("code") for w in result.find("Warnings")] == ["deletions_suspended"]
     assert snapshot(dynamodb) == before
+
+
+def test_a_known_key_owner_is_used_only_for_the_key_the_document_carries(store: Store, clinic: Clinic) -> None:
+    # Given another clinic, handed on as the owner of its own key
+    other_key = "0F0F0F0F-1111-2222-3333-444455556666"
+    other = KeyOwner(other_key, store.clinics.create("Other clinic", "Europe/Moscow", other_key))
+    # When a document carrying the sample's key is dry-run with it, and one carrying the other's key
+    sample = importing.receive_document(store, SAMPLE.read_bytes(), dry_run=True, known=other)
+    theirs = importing.receive_document(store, document("", other_key), dry_run=True, known=other)
+    # Then the sample's document is the sample clinic's, its key looked up; the other's is the other clinic's
+    assert (sample.clinic, theirs.clinic) == (clinic, other.clinic)

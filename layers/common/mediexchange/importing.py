@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 from aws_lambda_powertools import Logger
 from lxml import etree
 
-from mediexchange.clients import authenticate
+from mediexchange.clients import KeyOwner, authenticate, owner_of
 from mediexchange.errors import (
     MissingClientKey,
     NotFound,
@@ -110,14 +110,18 @@ class Received:
         return 200 if self.report is not None else 202
 
 
-def receive_document(store: Store, data: bytes, charset: str | None = None, dry_run: bool = False) -> Received:
+def receive_document(
+    store: Store, data: bytes, charset: str | None = None, dry_run: bool = False, known: KeyOwner | None = None
+) -> Received:
     """Read the document, queue it in its clinic's lane and apply it in its turn; if its turn does not
     come, or its writes would not finish, within the request's time budget, leave it to the worker (202).
     Every step is logged for status.php.
 
-    A dry run reads and plans exactly the same, and writes nothing at all (not even the import log)."""
+    A dry run reads and plans exactly the same, and writes nothing at all (not even the import log).
+    `known`: the owner of the key a caller has already authenticated (from the document's start tag): if
+    the document carries that key, its clinic is taken without looking the key up again."""
     root = parse_document(data, charset)
-    clinic = authenticate(store, client_key_of(root))
+    clinic = owner_of(store, client_key_of(root), known)
     now = time.time()
     import_id = new_import_id(now)
     if dry_run:

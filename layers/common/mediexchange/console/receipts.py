@@ -20,7 +20,7 @@ from aws_lambda_powertools.utilities.data_classes.common import BaseProxyEvent
 from lxml import etree
 
 from mediexchange import importing
-from mediexchange.clients import authenticate
+from mediexchange.clients import KeyOwner, authenticate
 from mediexchange.console.pages import Form, Page, not_found
 from mediexchange.errors import MalformedXml, ServiceError, UnknownClientKey
 from mediexchange.protocol.reading import client_key_of
@@ -400,9 +400,13 @@ def _dry_run(store: Store, clinic_id: str, data: bytes, charset: str | None) -> 
     """The ImportResult a document would get from the clinic (nothing written); an error's as an
     ImportResult too. A document of another clinic is refused as an unknown key is, before it is read."""
     start = root_start(data, charset)
-    if start is not None and authenticate(store, client_key_of(start)).clinic_id != clinic_id:
-        raise UnknownClientKey()
-    received = importing.receive_document(store, data, charset, dry_run=True)
+    known = None
+    if start is not None:
+        client_key = client_key_of(start)
+        known = KeyOwner(client_key, authenticate(store, client_key))
+        if known.clinic.clinic_id != clinic_id:
+            raise UnknownClientKey()
+    received = importing.receive_document(store, data, charset, dry_run=True, known=known)
     assert received.report is not None  # a dry run always answers at once
     return serialize(import_result(received.report))
 
