@@ -16,7 +16,9 @@ app = xml_resolver("ImportResult")
 def import_php() -> Response[bytes]:
     metrics.add_metric("ImportRequests", MetricUnit.Count, 1)
     upload = xml_document(app.current_event)
-    received = importing.receive_document(store(), upload.document, upload.charset, dry_run=upload.dry_run)
+    received = importing.receive_document(
+        store(), upload.document, upload.charset, dry_run=upload.dry_run, known=upload.known
+    )
     ids = {"clinic_id": received.clinic.clinic_id, "import_id": received.import_id, "status": received.status}
     logger.info("import received", extra=ids)
     report = received.report

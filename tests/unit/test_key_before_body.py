@@ -168,6 +168,51 @@ def test_a_valid_key_lets_a_body_past_the_window_through_in_every_shape(store: S
     assert store.records.all(clinic.clinic_id, GROUPS) == [Group(1, "Терапия")]
 
 
+def key_reads(store: Store) -> list[str]:
+    """From now on, the hash of every key the store reads from its client keys table."""
+    read: list[str] = []
+
+    def note(params: dict[str, Any], **_: Any) -> None:
+        if params["TableName"] == store.settings.client_keys_table:
+            read.append(params["Key"]["key_hash"]["S"])
+
+    store.instrument("before-parameter-build.dynamodb.GetItem", note)
+    return read
+
+
+@pytest.mark.parametrize("name", ["XML", "gzipped XML", "form", "gzipped multipart"])
+def test_a_key_checked_before_the_body_is_not_looked_up_again(store: Store, clinic: Clinic, name: str) -> None:
+    # Given a document past the key window under the clinic's key, in a shape an MIS sends
+    body, content_type, headers, _ = SHAPES[name]
+    read = key_reads(store)
+    # When it is imported
+    status, result, _ = call_import(body, content_type, **headers)
+    # Then it is applied, its key read from the store once: on the body's first bytes
+    assert (status, result.get("status")) == (200, "ok"), error_of(result)
+    assert len(read) == 1
+
+
+def test_a_form_whose_xml_fields_carry_two_keys_is_the_clinic_of_the_document_imported(
+    store: Store, clinic: Clinic
+) -> None:
+    # Given a form whose first xml field (past the window) carries the sample's key, and whose last, the
+    # document the form's reading keeps, another clinic's
+    other_key = "0F0F0F0F-1111-2222-3333-444455556666"
+    other = store.clinics.create("Other clinic", "Europe/Moscow", other_key)
+    theirs = padded(f'<MediExchange ClientKey="{other_key}">')
+    body = (
+        b"xml=" + quote_from_bytes(padded().encode()).encode() + b"&xml=" + quote_from_bytes(theirs.encode()).encode()
+    )
+    # When it is imported
+    status, result, _ = call_import(body, "application/x-www-form-urlencoded")
+    # Then the document imported is the other clinic's, under its own key: the first field's clinic is not taken for it
+    assert (status, result.get("status")) == (200, "ok"), error_of(result)
+    assert (store.records.all(other.clinic_id, GROUPS), store.records.all(clinic.clinic_id, GROUPS)) == (
+        [Group(1, "Терапия")],
+        [],
+    )
+
+
 REFUSED_AT_ONCE = {
     # name: (start of the document, status, code, text); the rest of the body is malformed: never read
     "no key": ("<MediExchange>", 400, "missing_client_key", "the MediExchange element has no ClientKey attribute"),

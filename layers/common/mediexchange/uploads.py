@@ -14,7 +14,7 @@ from urllib.parse import parse_qsl, unquote_to_bytes
 
 from aws_lambda_powertools.utilities.data_classes.common import BaseProxyEvent
 
-from mediexchange.clients import authenticate
+from mediexchange.clients import KeyOwner, authenticate
 from mediexchange.config import MAX_REQUEST_BYTES
 from mediexchange.errors import BadRequest, MalformedXml, TooLarge, UnsupportedMediaType
 from mediexchange.protocol.reading import client_key_of
@@ -157,6 +157,7 @@ class Upload:
     document: bytes
     charset: str | None
     dry_run: bool
+    known: KeyOwner | None = None  # the key found and checked on the body's first bytes, and its clinic
 
 
 def xml_document(event: BaseProxyEvent) -> Upload:
@@ -168,17 +169,17 @@ def xml_document(event: BaseProxyEvent) -> Upload:
             f"Content-Type {kind or '(none)'} is not accepted: post the form field xml "
             f"({FORM} or {MULTIPART}) or the document itself (application/xml)"
         )
-    check_key_first(event, kind, charset)
+    known = check_key_first(event, kind, charset)
     body = raw_body(event)
     dry_run = _is_set((event.query_string_parameters or {}).get(DRY_RUN))
     if kind in XML_TYPES:
-        return Upload(body, charset, dry_run)
+        return Upload(body, charset, dry_run, known)
     parts = form_parts(event, kind, body)
     if "xml" not in parts:
         raise BadRequest("the form has no field named xml")
     document, part_charset = parts["xml"]
     dry_run = dry_run or _is_set(parts[DRY_RUN][0].decode("latin-1") if DRY_RUN in parts else None)
-    return Upload(document, part_charset or charset, dry_run)
+    return Upload(document, part_charset or charset, dry_run, known)
 
 
 DRY_RUN = "dry_run"
@@ -194,7 +195,7 @@ KEY_WINDOW = 64 * 1024  # bytes of the (inflated) request body within which an i
 _PIECE = 64 * 1024  # bytes decoded or inflated at a time when a body is read piece by piece
 
 
-def check_key_first(event: BaseProxyEvent, kind: str, charset: str | None) -> None:
+def check_key_first(event: BaseProxyEvent, kind: str, charset: str | None) -> KeyOwner | None:
     """Refuse an import whose ClientKey is missing or unknown from the first KEY_WINDOW bytes of its body
     alone: without a valid key, a body is never inflated or parsed whole.
 
@@ -203,7 +204,8 @@ def check_key_first(event: BaseProxyEvent, kind: str, charset: str | None) -> No
     window: the document itself (XML), the first field named xml (form) or the first part named xml
     (multipart). A start that cannot be read is refused as the whole reading refuses it, once the rest of
     a gzip body has been inflated and counted (a body too large or a broken gzip is still told first); a
-    wrong root, a missing or an unknown key is refused at once.
+    wrong root, a missing or an unknown key is refused at once. A valid key is returned with its clinic
+    (None when the body fits in the window), for the import to take rather than look up again.
     """
     limit, is_gzip = _checked_body(event, None)
     pieces = _body_pieces(event, limit, is_gzip)
@@ -213,7 +215,7 @@ def check_key_first(event: BaseProxyEvent, kind: str, charset: str | None) -> No
         if len(head) > KEY_WINDOW:
             break
     else:
-        return  # the whole body is in the window
+        return None  # the whole body is in the window
     head = head[:KEY_WINDOW]
     try:
         document, part_charset = _document_head(event, kind, head)
@@ -227,7 +229,8 @@ def check_key_first(event: BaseProxyEvent, kind: str, charset: str | None) -> No
         for _ in pieces:  # inflated and counted, never kept
             pass
         raise
-    authenticate(store(), client_key_of(start))
+    client_key = client_key_of(start)
+    return KeyOwner(client_key, authenticate(store(), client_key))
 
 
 def _sent_pieces(event: BaseProxyEvent) -> Iterator[bytes]:
