@@ -515,10 +515,17 @@ def test_the_consoles_role_reads_the_kept_documents_and_writes_nothing_to_their_
     statements = [s for policy in props["Policies"] for s in policy["Statement"]]
     # When the statements about S3 are picked out
     on_s3 = [s for s in statements if any(action.startswith("s3:") for action in s["Action"])]
-    # Then it may only read, and only what is under the documents' prefix
+    # Then it may only read, and only what is under the documents' prefix; and list there, so that S3 tells
+    # it a document is gone (NoSuchKey, what kept_document takes for "no longer kept") rather than AccessDenied
     folder = document_key("c", "i").split("/")[0]
-    assert [(s["Effect"], s["Action"], s["Resource"]) for s in on_s3] == [
-        ("Allow", ["s3:GetObject"], {"Fn::Sub": f"${{DocumentsBucket.Arn}}/{folder}/*"})
+    assert [(s["Effect"], s["Action"], s["Resource"], s.get("Condition")) for s in on_s3] == [
+        ("Allow", ["s3:GetObject"], {"Fn::Sub": f"${{DocumentsBucket.Arn}}/{folder}/*"}, None),
+        (
+            "Allow",
+            ["s3:ListBucket"],
+            {"Fn::GetAtt": "DocumentsBucket.Arn"},
+            {"StringLike": {"s3:prefix": f"{folder}/*"}},
+        ),
     ]
 
 

@@ -310,7 +310,8 @@ class ImportLog:
 
     def kept_document(self, clinic_id: str, import_id: str) -> tuple[bytes, str | None] | None:
         """A kept document and the charset its request named, or None once it is gone (documents are kept
-        for the settings' retention days)."""
+        for the settings' retention days). S3 answers NoSuchKey for a gone one only to a role that may list
+        documents/ (template.yaml grants the console that); to any other, AccessDenied, which is raised."""
         try:
             return self.document(clinic_id, import_id)
         except self.backend.s3.exceptions.NoSuchKey:
