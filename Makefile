@@ -20,6 +20,14 @@ CHROMIUM := /usr/bin/chromium
 export CHROMIUM
 export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD := 1
 
+# The functions' runtime, python3.13, builds them and compiles the layer's bytecode (layers/common/Makefile).
+# pyenv's shim runs it only where PYENV_VERSION names it: named after the default, python3 stays the default.
+PYENV_DEFAULT := $(shell pyenv version-name 2>/dev/null)
+PYENV_RUNTIME := $(notdir $(lastword $(wildcard $(HOME)/.pyenv/versions/3.13.*)))
+ifeq ($(origin PYENV_VERSION)$(if $(PYENV_DEFAULT),,none)$(if $(PYENV_RUNTIME),,none),undefined)
+export PYENV_VERSION := $(PYENV_DEFAULT):$(PYENV_RUNTIME)
+endif
+
 $(READY): requirements-pip.txt requirements-dev.txt layers/common/requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/$(PIP_FIRST)
@@ -81,7 +89,7 @@ validate: $(SAM_READY) $(CHECKS_READY)
 
 # The layer as `sam build` makes it (from the hash-locked requirements), measured unzipped against half of
 # Lambda's 250 MB for a function and its layers together. Its bytecode (about 8 MB) is compiled where
-# python3.13 is on PATH, as `make build` needs anyway; the line printed says how many .pyc it holds.
+# python3.13 runs (the Makefile names pyenv's, as `make build` needs); the line printed says how many .pyc it holds.
 LAYER_LIMIT_MB := 125
 layer-size: $(SAM_READY)
 	@mkdir -p .aws-sam
@@ -113,7 +121,7 @@ unit: $(READY)
 integration: $(READY)
 	$(VENV)/bin/pytest tests/integration
 
-# Needs python3.13 on PATH (the functions' runtime), or add --use-container with Docker.
+# Needs python3.13 (on PATH, or pyenv's: see PYENV_VERSION above), or add --use-container with Docker.
 build: $(SAM_READY)
 	$(SAM_VENV)/bin/sam build
 
