@@ -89,7 +89,7 @@ validate: $(SAM_READY) $(CHECKS_READY)
 
 # The layer as `sam build` makes it (from the hash-locked requirements), measured unzipped against half of
 # Lambda's 250 MB for a function and its layers together. Its bytecode (about 8 MB) is compiled where
-# python3.13 runs (the Makefile names pyenv's, as `make build` needs); the line printed says how many .pyc it holds.
+# python3.13 runs (pyenv's is named above, as `make build` needs); the line printed counts the .pyc.
 LAYER_LIMIT_MB := 125
 layer-size: $(SAM_READY)
 	@mkdir -p .aws-sam
