@@ -174,3 +174,15 @@ def an_order(order_id: int = 1, last_changed: int = 1_900_000_000, **fields: Any
         "phone": "+7 900 000-00-00",
     }
     return Order(**{**values, **fields})
+
+
+def items_got(store: Store, table: str) -> list[dict[str, str]]:
+    """From now on, the key of every item the store gets from `table` (GetItem), as the store asks for it."""
+    got: list[dict[str, str]] = []
+
+    def note(params: dict[str, Any], **_: Any) -> None:
+        if params["TableName"] == table:
+            got.append({name: next(iter(value.values())) for name, value in params["Key"].items()})
+
+    store.instrument("before-parameter-build.dynamodb.GetItem", note)
+    return got

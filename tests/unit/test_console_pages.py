@@ -26,7 +26,7 @@ from mediexchange.web import INLINE_BODY_BYTES
 from devserver import template
 from functions.console.app import lambda_handler
 from tests.conftest import SAMPLE, SAMPLE_KEY
-from tests.unit.conftest import FakeContext, api_event, call_import, decoded, document, headers_of, snapshot
+from tests.unit.conftest import FakeContext, api_event, call_import, decoded, document, headers_of, items_got, snapshot
 
 CSRF = "k3Y-csrf-value-of-this-session-0123456789ab"
 OPERATOR = {"principalId": "ann", "role": "operator", "who": "ann", "clinic_id": "", "csrf": CSRF}
@@ -377,22 +377,15 @@ def test_a_clinics_page_lists_its_imports_with_their_outcome(store: Store, clini
     assert answer.text("//*[@data-zone]") == ["Europe/Moscow"]
 
 
-def test_a_clinics_page_reads_the_clinics_item_once(store: Store, clinic: Clinic, monkeypatch: Any) -> None:
+def test_a_clinics_page_reads_the_clinics_item_once(store: Store, clinic: Clinic) -> None:
     # Given every read of a clinic's item counted
-    reads: list[str] = []
-    read = store.clinics.model.get
-
-    def counted(clinic_id: str, **options: Any) -> Any:
-        reads.append(clinic_id)
-        return read(clinic_id, **options)
-
-    monkeypatch.setattr(store.clinics.model, "get", staticmethod(counted))
+    reads = items_got(store, store.settings.clinics_table)
     # When the clinic's page is opened
     answer = call("GET", f"/console/clinics/{clinic.clinic_id}/")
     # Then it is shown, about that clinic, from one read of its item
     assert (answer.status, answer.page) == (200, "clinic")
     assert answer.text("//*[@data-zone]") == ["Europe/Moscow"]
-    assert reads == [clinic.clinic_id]
+    assert reads == [{"clinic_id": clinic.clinic_id}]
 
 
 # -- receipts over their documents ---------------------------------------------------------------------
@@ -684,13 +677,7 @@ def test_a_dry_run_lays_the_receipt_over_the_pasted_document_and_writes_nothing(
 
 def test_a_dry_run_looks_its_key_up_once(store: Store, clinic: Clinic) -> None:
     # Given a count of the store's reads of the client keys table
-    key_reads: list[str] = []
-
-    def note(params: dict[str, Any], **_: Any) -> None:
-        if params["TableName"] == store.settings.client_keys_table:
-            key_reads.append(params["Key"]["key_hash"]["S"])
-
-    store.instrument("before-parameter-build.dynamodb.GetItem", note)
+    key_reads = items_got(store, store.settings.client_keys_table)
     pasted = document('<Resources>\n<r id="1" name="A" time_step="30"/>\n</Resources>').decode()
     # When the integrator dry-runs a document of their clinic
     answer = call(

@@ -19,7 +19,7 @@ from mediexchange.uploads import KEY_WINDOW
 
 from functions.mis_import.app import lambda_handler
 from tests.conftest import SAMPLE_KEY
-from tests.unit.conftest import FakeContext, api_event, call_import, decoded, document, snapshot
+from tests.unit.conftest import FakeContext, api_event, call_import, decoded, document, items_got, snapshot
 from tests.unit.test_hostile_input import count_inflated_bytes
 
 MB = 1_000_000
@@ -168,23 +168,11 @@ def test_a_valid_key_lets_a_body_past_the_window_through_in_every_shape(store: S
     assert store.records.all(clinic.clinic_id, GROUPS) == [Group(1, "Терапия")]
 
 
-def key_reads(store: Store) -> list[str]:
-    """From now on, the hash of every key the store reads from its client keys table."""
-    read: list[str] = []
-
-    def note(params: dict[str, Any], **_: Any) -> None:
-        if params["TableName"] == store.settings.client_keys_table:
-            read.append(params["Key"]["key_hash"]["S"])
-
-    store.instrument("before-parameter-build.dynamodb.GetItem", note)
-    return read
-
-
 @pytest.mark.parametrize("name", ["XML", "gzipped XML", "form", "gzipped multipart"])
 def test_a_key_checked_before_the_body_is_not_looked_up_again(store: Store, clinic: Clinic, name: str) -> None:
     # Given a document past the key window under the clinic's key, in a shape an MIS sends
     body, content_type, headers, _ = SHAPES[name]
-    read = key_reads(store)
+    read = items_got(store, store.settings.client_keys_table)
     # When it is imported
     status, result, _ = call_import(body, content_type, **headers)
     # Then it is applied, its key read from the store once: on the body's first bytes
