@@ -445,7 +445,7 @@ def booking_costs(
     from mediexchange import exporting, portal
 
     units = Units(store.settings.records_table, active=False)
-    store.instrument("before-call.*.*", units.before)
+    store.instrument("before-parameter-build.*.*", units.before)
     store.instrument("after-call.*.*", units.after)
     portal_id = store.records.resource_ids(clinic_id)[SLOTS_RESOURCE]
     params = {"resource_id": str(portal_id), "from": "2031-03-10", "to": "2031-03-12"}

@@ -63,7 +63,7 @@ def main() -> None:
     meter = Meter()
     store.instrument("before-parameter-build.dynamodb.*", meter)
     units = Units(store.settings.records_table, json.loads(os.environ.get("BENCH_ITEM_SIZES", "{}")))
-    store.instrument("before-call.*.*", units.before)
+    store.instrument("before-parameter-build.*.*", units.before)
     store.instrument("after-call.*.*", units.after)
 
     started = time.perf_counter()
