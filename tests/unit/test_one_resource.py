@@ -1,6 +1,6 @@
-"""The store finds the one resource a request names by its portal id (`SyncedRecords.resource`): two
+"""The portal finds the one resource a request names by its portal id (`SyncedRecords.resource`): two
 GetItems (the portal id's MIS id, then the resource's record), never every resource and identity of the
-clinic; the portal's answers and 404s around it are pinned as they are."""
+clinic, with the answers and the 404s as before."""
 
 from __future__ import annotations
 
@@ -81,6 +81,26 @@ def test_one_resource_is_read_by_two_getitems_and_is_the_one_the_clinic_lists(
     partitions = [f"{clinic.clinic_id}#RID", f"{clinic.clinic_id}#R#0"]
     assert calls.made == [("GetItem", partition) for _ in (1, 2) for partition in partitions]
     assert sorted(store.records.resources_with_ids(clinic.clinic_id)) == [(1, IVANOVA), (2, PETROV)]
+
+
+def test_the_slots_answer_reads_no_resource_but_the_one_asked_for(
+    store: Store, clinic: Clinic, ids: dict[int, int], calls: Calls
+) -> None:
+    calls.made.clear()
+    # When the portal asks for the free slots of resource 501
+    status, body = slots(clinic.clinic_id, str(ids[501]))
+    # Then they are its slots, and no Records partition was read whole but the resource's busy time by index
+    assert (status, [s["start"][11:16] for s in body["slots"]]) == (200, ["09:00", "09:30"])
+    reads = sorted((operation, partition) for operation, partition in calls.made if "#" in partition)
+    assert reads == sorted(
+        [
+            ("GetItem", f"{clinic.clinic_id}#RID"),
+            ("GetItem", f"{clinic.clinic_id}#R#0"),
+            ("Query", f"{clinic.clinic_id}#501"),  # schedules, by_resource
+            ("Query", f"{clinic.clinic_id}#501"),  # appointments, by_resource
+            ("Query", f"{clinic.clinic_id}#501"),  # holds
+        ]
+    )
 
 
 def test_a_portal_id_the_clinic_never_gave_is_the_404_it_always_was(

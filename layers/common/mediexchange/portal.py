@@ -59,18 +59,20 @@ def resources(store: Store, clinic_id: str) -> list[tuple[int, Resource]]:
     return sorted(listed, key=lambda pair: (pair[1].pos, pair[1].name, pair[0]))
 
 
-def _clinic_with_resources(store: Store, clinic_id: str) -> tuple[Clinic, list[tuple[int, Resource]]]:
-    """The clinic (NotFound unless enabled) and its resources, read at once: one wait, not two."""
+def _clinic_and_resource(store: Store, clinic_id: str, portal_id: int | None) -> tuple[Clinic, Resource | None]:
+    """The clinic (NotFound unless enabled) and its resource of a portal id (none asked: None), read at
+    once: one wait, not two. The resource alone is read, by its portal id, never the clinic's every one."""
+    if portal_id is None:
+        return _clinic(store, clinic_id), None
     with ThreadPoolExecutor(max_workers=1) as pool:
-        listed = pool.submit(resources, store, clinic_id)
-        return _clinic(store, clinic_id), listed.result()
+        found = pool.submit(store.records.resource, clinic_id, portal_id)
+        return _clinic(store, clinic_id), found.result()
 
 
-def _resource(listed: list[tuple[int, Resource]], clinic_id: str, portal_id: int) -> Resource:
-    resource = dict(listed).get(portal_id)
-    if resource is None:
+def _resource(found: Resource | None, clinic_id: str, portal_id: int) -> Resource:
+    if found is None:
         raise NotFound(f"no resource {portal_id} in clinic {clinic_id}")
-    return resource
+    return found
 
 
 def _iso(instant: dt.datetime, tz: ZoneInfo) -> str:
@@ -107,6 +109,14 @@ def _integer(value: Any, name: str) -> int:
     if isinstance(value, str) and re.fullmatch(r"-?[0-9]{1,18}", value.strip()):
         return int(value)
     raise InvalidRequest(f"{name} must be an integer")
+
+
+def _integer_or_none(value: Any) -> int | None:
+    """What `_integer` makes of a value, or None where it refuses it."""
+    try:
+        return None if value is None else _integer(value, "")
+    except InvalidRequest:
+        return None
 
 
 def _date(value: str | None, name: str) -> dt.date:
@@ -180,10 +190,12 @@ def stale_since(clinic: Clinic, tz: ZoneInfo) -> str | None:
 
 
 def slots_view(store: Store, clinic_id: str, params: Mapping[str, str]) -> dict[str, Any]:
-    clinic, listed = _clinic_with_resources(store, clinic_id)
+    # The resource asked for is read beside the clinic; the clinic's 404 still comes first.
+    clinic, found = _clinic_and_resource(store, clinic_id, _integer_or_none(params.get("resource_id")))
     if "resource_id" not in params:
         raise InvalidRequest("resource_id is required")
-    resource = _resource(listed, clinic_id, _integer(params["resource_id"], "resource_id"))
+    portal_id = _integer(params["resource_id"], "resource_id")
+    resource = _resource(found, clinic_id, portal_id)
     first, last = _date(params.get("from"), "from"), _date(params.get("to"), "to")
     if last < first:
         raise InvalidRequest("to is before from")
@@ -240,7 +252,8 @@ def _local(written: dt.datetime, tz: ZoneInfo, raw: str) -> dt.datetime:
 
 def book(store: Store, clinic_id: str, body: Any) -> dict[str, Any]:
     """Create an order on free slots; of concurrent requests for one slot exactly one wins."""
-    clinic, listed = _clinic_with_resources(store, clinic_id)
+    asked = _integer_or_none(body.get("resource_id")) if isinstance(body, dict) else None
+    clinic, found = _clinic_and_resource(store, clinic_id, asked)
     if not isinstance(body, dict):
         raise InvalidRequest("the body must be a JSON object")
     unknown = sorted(set(body) - BOOKING_FIELDS)
@@ -249,7 +262,7 @@ def book(store: Store, clinic_id: str, body: Any) -> dict[str, Any]:
     if "resource_id" not in body:
         raise InvalidRequest("resource_id is required")
     portal_id = _integer(body["resource_id"], "resource_id")
-    resource = _resource(listed, clinic_id, portal_id)
+    resource = _resource(found, clinic_id, portal_id)
     raw_start = body.get("reception_datetime")
     if not isinstance(raw_start, str) or not _LOCAL_MINUTE.fullmatch(raw_start):
         raise InvalidRequest("reception_datetime must be local time YYYY-MM-DDTHH:MM, optionally with its offset")
