@@ -1,6 +1,6 @@
 """The portal finds the one resource a request names by its portal id (`SyncedRecords.resource`): two
 GetItems (the portal id's MIS id, then the resource's record), never every resource and identity of the
-clinic, with the answers and the 404s as before."""
+clinic, with the answers and the 404s as before; and a bad booking body is refused before any read."""
 
 from __future__ import annotations
 
@@ -185,6 +185,42 @@ def test_identities_from_before_the_portal_id_items_are_found_and_given_them_by_
     calls.made.clear()
     assert store.records.resource(clinic.clinic_id, 3) == Resource(id=503, name="Орлов", time_step=10)
     assert [operation for operation, _ in calls.made] == ["GetItem", "GetItem"]
+
+
+def test_a_bad_booking_body_is_refused_before_anything_is_read(
+    store: Store, clinic: Clinic, ids: dict[int, int], calls: Calls
+) -> None:
+    calls.made.clear()
+    path = f"/portal/clinics/{clinic.clinic_id}/orders"
+    # When a booking's body is refused for what it alone says
+    refused = [
+        call_portal("POST", path, [1]),
+        call_portal("POST", path, {"resource_id": 1, "reception_datetime": f"{ISO}T09:00", "colour": "red"}),
+        call_portal("POST", path, {"reception_datetime": f"{ISO}T09:00", **PATIENT}),
+        call_portal("POST", path, {"resource_id": 1, "reception_datetime": "tomorrow", **PATIENT}),
+        call_portal("POST", path, {"resource_id": 1, "reception_datetime": f"{ISO}T09:00", "name1": "Смирнова"}),
+        # of a clinic that does not exist, and a resource that does not: the body's fault is the answer
+        call_portal("POST", "/portal/clinics/nope/orders", {"resource_id": 1, **PATIENT}),
+        call_portal("POST", path, {"resource_id": 99, "reception_datetime": f"{ISO}T09:00", "phone": "555"}),
+    ]
+    # Then each is a 400 with its reason, and the store was not asked anything
+    assert [(status, body["error"]["message"]) for status, body in refused] == [
+        (400, "the body must be a JSON object"),
+        (400, "unknown field colour"),
+        (400, "resource_id is required"),
+        (400, "reception_datetime must be local time YYYY-MM-DDTHH:MM, optionally with its offset"),
+        (400, "phone is required"),
+        (400, "reception_datetime must be local time YYYY-MM-DDTHH:MM, optionally with its offset"),
+        (400, "name1 is required"),
+    ]
+    assert calls.made == []
+    # And a body that is right but for the resource's step is refused once the resource is read
+    booking = {"resource_id": ids[501], "reception_datetime": f"{ISO}T09:00", "duration": 45, **PATIENT}
+    status, body = call_portal("POST", path, booking)
+    assert (status, body["error"]["message"]) == (
+        400,
+        "duration must be a multiple of the resource's time_step (30 minutes)",
+    )
 
 
 def test_the_slots_answer_keeps_its_order_of_refusals(clinic: Clinic, ids: dict[int, int]) -> None:

@@ -251,9 +251,11 @@ def _local(written: dt.datetime, tz: ZoneInfo, raw: str) -> dt.datetime:
 
 
 def book(store: Store, clinic_id: str, body: Any) -> dict[str, Any]:
-    """Create an order on free slots; of concurrent requests for one slot exactly one wins."""
-    asked = _integer_or_none(body.get("resource_id")) if isinstance(body, dict) else None
-    clinic, found = _clinic_and_resource(store, clinic_id, asked)
+    """Create an order on free slots; of concurrent requests for one slot exactly one wins.
+
+    What the body alone decides is checked before anything is read: a bad body is refused (400) without a
+    read, even for a clinic or resource that does not exist (404); then the clinic, the resource, and what
+    depends on them (the duration's step, the clinic's zone, its busy time)."""
     if not isinstance(body, dict):
         raise InvalidRequest("the body must be a JSON object")
     unknown = sorted(set(body) - BOOKING_FIELDS)
@@ -262,7 +264,6 @@ def book(store: Store, clinic_id: str, body: Any) -> dict[str, Any]:
     if "resource_id" not in body:
         raise InvalidRequest("resource_id is required")
     portal_id = _integer(body["resource_id"], "resource_id")
-    resource = _resource(found, clinic_id, portal_id)
     raw_start = body.get("reception_datetime")
     if not isinstance(raw_start, str) or not _LOCAL_MINUTE.fullmatch(raw_start):
         raise InvalidRequest("reception_datetime must be local time YYYY-MM-DDTHH:MM, optionally with its offset")
@@ -270,11 +271,14 @@ def book(store: Store, clinic_id: str, body: Any) -> dict[str, Any]:
         written = dt.datetime.fromisoformat(raw_start)
     except ValueError:
         raise InvalidRequest(f"reception_datetime is not a real time: {raw_start}") from None
+    asked = _integer(body["duration"], "duration") if "duration" in body else None
+    patient = _patient(body)
+    clinic, found = _clinic_and_resource(store, clinic_id, portal_id)
+    resource = _resource(found, clinic_id, portal_id)
     step = resource.time_step
-    duration = _integer(body.get("duration", step), "duration")
+    duration = step if asked is None else asked
     if duration <= 0 or duration % step or duration > 1440:
         raise InvalidRequest(f"duration must be a multiple of the resource's time_step ({step} minutes)")
-    patient = _patient(body)
     tz = zone(clinic.timezone)
     start = _local(written, tz, raw_start)
     last_sync = stale_since(clinic, tz)
