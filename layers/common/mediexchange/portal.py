@@ -44,6 +44,11 @@ _DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 # Local time, to the minute; an offset (+01:00) picks the occurrence of a time the autumn clock change repeats.
 _LOCAL_MINUTE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}(:00)?([+-][0-9]{2}:[0-9]{2})?")
 STATUS_NAMES = {OrderStatus.RECEIVED: "received", OrderStatus.ACCEPTED: "accepted", OrderStatus.REJECTED: "rejected"}
+# The reads an answer makes at once (the clinic beside its resource; a resource's schedules, busy time and
+# holds): one pool for the process, not one per call. Its tasks are single store calls that wait on nothing
+# in it, so callers running on pools of their own (the console's board: 8 resources, 3 reads each) can wait
+# on them; its threads start as needed.
+READS = ThreadPoolExecutor(max_workers=32, thread_name_prefix="portal-read")
 
 
 def _clinic(store: Store, clinic_id: str) -> Clinic:
@@ -64,9 +69,8 @@ def _clinic_and_resource(store: Store, clinic_id: str, portal_id: int | None) ->
     once: one wait, not two. The resource alone is read, by its portal id, never the clinic's every one."""
     if portal_id is None:
         return _clinic(store, clinic_id), None
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        found = pool.submit(store.records.resource, clinic_id, portal_id)
-        return _clinic(store, clinic_id), found.result()
+    found = READS.submit(store.records.resource, clinic_id, portal_id)
+    return _clinic(store, clinic_id), found.result()
 
 
 def _resource(found: Resource | None, clinic_id: str, portal_id: int) -> Resource:
@@ -171,11 +175,10 @@ def resource_days(
     clinic_id, records = clinic.clinic_id, store.records
     since = (first - ONE_DAY).isoformat()
     # Three independent reads at once: the answer waits for the slowest, not for their sum.
-    with ThreadPoolExecutor(max_workers=3) as pool:
-        schedules_read = pool.submit(records.of_resource, clinic_id, SCHEDULES, resource.id, since, last.isoformat())
-        appointments_read = pool.submit(records.of_resource, clinic_id, APPOINTMENTS, resource.id, since, f"{last}T99")
-        holds_read = pool.submit(store.orders.held, clinic_id, resource.id, first, last)
-        schedules, appointments, holds = schedules_read.result(), appointments_read.result(), holds_read.result()
+    schedules_read = READS.submit(records.of_resource, clinic_id, SCHEDULES, resource.id, since, last.isoformat())
+    appointments_read = READS.submit(records.of_resource, clinic_id, APPOINTMENTS, resource.id, since, f"{last}T99")
+    holds_read = READS.submit(store.orders.held, clinic_id, resource.id, first, last)
+    schedules, appointments, holds = schedules_read.result(), appointments_read.result(), holds_read.result()
     busy = [Busy(local_interval(a.start, a.duration, tz), a.tablename, a.id, a.title) for a in appointments]
     taken = [b.interval for b in busy] + list(holds.values())
     slots = free_slots(schedules, resource.time_step, taken, tz, now or dt.datetime.now(dt.UTC))
