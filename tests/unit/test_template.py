@@ -248,3 +248,16 @@ def test_the_optional_domain_and_http_distribution_serve_the_original_paths() ->
         assert behavior["CachePolicyId"] == "4135ea2d-6df8-44a3-9df3-4b5a84be39ad"  # CachingDisabled
         # AllViewerExceptHostHeader: the query string (client_key), x-api-key, Content-Encoding, all but Host
         assert behavior["OriginRequestPolicyId"] == "b689b0a8-53d0-40ab-baf2-68738e2966ac"
+
+
+def test_the_portal_may_read_one_record_by_its_key_and_query_the_rest() -> None:
+    # The slots answer and a booking read one resource by its portal id: two GetItems of the Records table
+    portal = template.resources("AWS::Serverless::Function")["PortalFunction"]["Properties"]
+    statements = [s for policy in portal["Policies"] for s in policy["Statement"]]
+    on_records = {
+        action
+        for s in statements
+        if s["Effect"] == "Allow" and s["Resource"] == {"Fn::GetAtt": "RecordsTable.Arn"}
+        for action in s["Action"]
+    }
+    assert on_records == {"dynamodb:GetItem", "dynamodb:Query"}

@@ -661,9 +661,7 @@ class Importer:
         return reference_warnings(doc, groups, resources)
 
     def write_new_identities(self) -> None:
-        """Give every resource seen for the first time its stable portal id."""
+        """Give every resource seen for the first time its stable portal id (in the document's order)."""
         resources = RESOURCES.of(self.document)
         if resources:
-            known = self.store.records.resource_ids(self.clinic.clinic_id)
-            new = [r.id for r in resources if r.id not in known]  # in the document's order
-            self.store.records.assign_resource_ids(self.clinic.clinic_id, new)
+            self.store.records.assign_resource_ids(self.clinic.clinic_id, [r.id for r in resources])

@@ -45,6 +45,11 @@ _DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 _LOCAL_MINUTE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}(:00)?([+-][0-9]{2}:[0-9]{2})?")
 # What the answers call an order's status (status_name), and the console shows.
 STATUS_NAMES = {OrderStatus.RECEIVED: "received", OrderStatus.ACCEPTED: "accepted", OrderStatus.REJECTED: "rejected"}
+# The reads an answer makes at once (the clinic beside its resource; a resource's schedules, busy time and
+# holds): one pool for the process, not one per call. Its tasks are single store calls that wait on nothing
+# in it, so callers running on pools of their own (the console's board: 8 resources, 3 reads each) can wait
+# on them; its threads start as needed.
+READS = ThreadPoolExecutor(max_workers=32, thread_name_prefix="portal-read")
 
 
 def _clinic(store: Store, clinic_id: str) -> Clinic:
@@ -60,18 +65,19 @@ def resources(store: Store, clinic_id: str) -> list[tuple[int, Resource]]:
     return sorted(listed, key=lambda pair: (pair[1].pos, pair[1].name, pair[0]))
 
 
-def _clinic_with_resources(store: Store, clinic_id: str) -> tuple[Clinic, list[tuple[int, Resource]]]:
-    """The clinic (NotFound unless enabled) and its resources, read at once: one wait, not two."""
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        listed = pool.submit(resources, store, clinic_id)
-        return _clinic(store, clinic_id), listed.result()
+def _clinic_and_resource(store: Store, clinic_id: str, portal_id: int | None) -> tuple[Clinic, Resource | None]:
+    """The clinic (NotFound unless enabled) and its resource of a portal id (none asked: None), read at
+    once: one wait, not two. The resource alone is read, by its portal id, never the clinic's every one."""
+    if portal_id is None:
+        return _clinic(store, clinic_id), None
+    found = READS.submit(store.records.resource, clinic_id, portal_id)
+    return _clinic(store, clinic_id), found.result()
 
 
-def _resource(listed: list[tuple[int, Resource]], clinic_id: str, portal_id: int) -> Resource:
-    resource = dict(listed).get(portal_id)
-    if resource is None:
+def _resource(found: Resource | None, clinic_id: str, portal_id: int) -> Resource:
+    if found is None:
         raise NotFound(f"no resource {portal_id} in clinic {clinic_id}")
-    return resource
+    return found
 
 
 def _iso(instant: dt.datetime, tz: ZoneInfo) -> str:
@@ -108,6 +114,14 @@ def _integer(value: Any, name: str) -> int:
     if isinstance(value, str) and re.fullmatch(r"-?[0-9]{1,18}", value.strip()):
         return int(value)
     raise InvalidRequest(f"{name} must be an integer")
+
+
+def _integer_or_none(value: Any) -> int | None:
+    """What `_integer` makes of a value, or None where it refuses it."""
+    try:
+        return None if value is None else _integer(value, "")
+    except InvalidRequest:
+        return None
 
 
 def parse_day(value: str | None, name: str, default: dt.date | None = None) -> dt.date:
@@ -165,11 +179,10 @@ def resource_days(
     clinic_id, records = clinic.clinic_id, store.records
     since = (first - ONE_DAY).isoformat()
     # Three independent reads at once: the answer waits for the slowest, not for their sum.
-    with ThreadPoolExecutor(max_workers=3) as pool:
-        schedules_read = pool.submit(records.of_resource, clinic_id, SCHEDULES, resource.id, since, last.isoformat())
-        appointments_read = pool.submit(records.of_resource, clinic_id, APPOINTMENTS, resource.id, since, f"{last}T99")
-        holds_read = pool.submit(store.orders.held, clinic_id, resource.id, first, last)
-        schedules, appointments, holds = schedules_read.result(), appointments_read.result(), holds_read.result()
+    schedules_read = READS.submit(records.of_resource, clinic_id, SCHEDULES, resource.id, since, last.isoformat())
+    appointments_read = READS.submit(records.of_resource, clinic_id, APPOINTMENTS, resource.id, since, f"{last}T99")
+    holds_read = READS.submit(store.orders.held, clinic_id, resource.id, first, last)
+    schedules, appointments, holds = schedules_read.result(), appointments_read.result(), holds_read.result()
     busy = [Busy(local_interval(a.start, a.duration, tz), a.tablename, a.id, a.title) for a in appointments]
     taken = [b.interval for b in busy] + list(holds.values())
     slots = free_slots(schedules, resource.time_step, taken, tz, now or dt.datetime.now(dt.UTC))
@@ -184,10 +197,12 @@ def stale_since(clinic: Clinic, tz: ZoneInfo) -> str | None:
 
 
 def slots_view(store: Store, clinic_id: str, params: Mapping[str, str]) -> dict[str, Any]:
-    clinic, listed = _clinic_with_resources(store, clinic_id)
+    # The resource asked for is read beside the clinic; the clinic's 404 still comes first.
+    clinic, found = _clinic_and_resource(store, clinic_id, _integer_or_none(params.get("resource_id")))
     if "resource_id" not in params:
         raise InvalidRequest("resource_id is required")
-    resource = _resource(listed, clinic_id, _integer(params["resource_id"], "resource_id"))
+    portal_id = _integer(params["resource_id"], "resource_id")
+    resource = _resource(found, clinic_id, portal_id)
     first, last = parse_day(params.get("from"), "from"), parse_day(params.get("to"), "to")
     if last < first:
         raise InvalidRequest("to is before from")
@@ -243,8 +258,11 @@ def _local(written: dt.datetime, tz: ZoneInfo, raw: str) -> dt.datetime:
 
 
 def book(store: Store, clinic_id: str, body: Any) -> dict[str, Any]:
-    """Create an order on free slots; of concurrent requests for one slot exactly one wins."""
-    clinic, listed = _clinic_with_resources(store, clinic_id)
+    """Create an order on free slots; of concurrent requests for one slot exactly one wins.
+
+    What the body alone decides is checked before anything is read: a bad body is refused (400) without a
+    read, even for a clinic or resource that does not exist (404); then the clinic, the resource, and what
+    depends on them (the duration's step, the clinic's zone, its busy time)."""
     if not isinstance(body, dict):
         raise InvalidRequest("the body must be a JSON object")
     unknown = sorted(set(body) - BOOKING_FIELDS)
@@ -253,7 +271,6 @@ def book(store: Store, clinic_id: str, body: Any) -> dict[str, Any]:
     if "resource_id" not in body:
         raise InvalidRequest("resource_id is required")
     portal_id = _integer(body["resource_id"], "resource_id")
-    resource = _resource(listed, clinic_id, portal_id)
     raw_start = body.get("reception_datetime")
     if not isinstance(raw_start, str) or not _LOCAL_MINUTE.fullmatch(raw_start):
         raise InvalidRequest("reception_datetime must be local time YYYY-MM-DDTHH:MM, optionally with its offset")
@@ -261,11 +278,14 @@ def book(store: Store, clinic_id: str, body: Any) -> dict[str, Any]:
         written = dt.datetime.fromisoformat(raw_start)
     except ValueError:
         raise InvalidRequest(f"reception_datetime is not a real time: {raw_start}") from None
+    asked = _integer(body["duration"], "duration") if "duration" in body else None
+    patient = _patient(body)
+    clinic, found = _clinic_and_resource(store, clinic_id, portal_id)
+    resource = _resource(found, clinic_id, portal_id)
     step = resource.time_step
-    duration = _integer(body.get("duration", step), "duration")
+    duration = step if asked is None else asked
     if duration <= 0 or duration % step or duration > 1440:
         raise InvalidRequest(f"duration must be a multiple of the resource's time_step ({step} minutes)")
-    patient = _patient(body)
     tz = zone(clinic.timezone)
     start = _local(written, tz, raw_start)
     last_sync = stale_since(clinic, tz)

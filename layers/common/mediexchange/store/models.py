@@ -125,6 +125,15 @@ class ResourceIdentityModel(Model):
     portal_id = NumberAttribute()
 
 
+class PortalIdModel(Model):
+    """The other way round, beside the identities: a portal id's MIS resource id, so that the portal
+    finds one resource by a GetItem. Written with its identity, in the same transaction (store.synced)."""
+
+    pk = UnicodeAttribute(hash_key=True)  # clinic#RID
+    sk = UnicodeAttribute(range_key=True)  # p#portal id
+    mis_id = NumberAttribute()
+
+
 class ByLastChangedIndex(GlobalSecondaryIndex["OrderModel"]):
     class Meta:
         index_name = "by_last_changed"
@@ -259,6 +268,7 @@ class Tables:
     client_keys: type[ClientKeyModel]
     records: type[RecordModel]
     identities: type[ResourceIdentityModel]
+    portal_ids: type[PortalIdModel]
     orders: type[OrderModel]
     holds: type[HoldDayModel]
     imports: type[ImportModel]
@@ -271,6 +281,7 @@ class Tables:
             self.client_keys,
             self.records,
             self.identities,
+            self.portal_ids,
             self.orders,
             self.holds,
             self.imports,
@@ -296,6 +307,7 @@ def bind(settings: Settings) -> Tables:
         client_keys=bound(ClientKeyModel, settings.client_keys_table),
         records=bound(RecordModel, settings.records_table),
         identities=bound(ResourceIdentityModel, settings.records_table),
+        portal_ids=bound(PortalIdModel, settings.records_table),
         orders=bound(OrderModel, settings.orders_table),
         holds=bound(HoldDayModel, settings.holds_table),
         imports=bound(ImportModel, settings.imports_table),

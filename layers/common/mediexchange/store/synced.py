@@ -9,7 +9,11 @@ key (its SHA-256 if that would pass DynamoDB's 1,024 bytes; the key is then in `
 `v` = 1 to say so. Items written before the digests (sort key = the record key,
 no `v`) are still read, and an import rewrites them in the new layout (see `importing`). Beside the
 records, in the partition `clinic#DG`: one digest item per section (sort key: the section code) holding
-the digest of every leaf (`sync.Buckets`), and the dirty marks of imports under way (`mark#...`).
+the digest of every leaf (`sync.Buckets`), and the dirty marks of imports under way (`mark#...`). In the
+partition `clinic#RID`: the portal's stable id of each MIS resource (sort key: the MIS id) and, written in
+the same transaction, the MIS id of each portal id (sort key: `p#` and the portal id), by which the portal
+finds one resource without reading them all. Identities written before those (none carry `p#` items) are
+still found, and an import that sends Resources adds what they lack.
 """
 
 from __future__ import annotations
@@ -37,7 +41,10 @@ from mediexchange.store.batch import Item, delete_request, get_all, put_request,
 from mediexchange.sync import Buckets, Desired, desired, position_of, shard_of
 
 SHARDS = {Storage.FEW: 1, Storage.BY_RESOURCE: 32}
-IDS_PER_TRANSACTION = 90  # DynamoDB takes 100 items in one transaction; one is the counter
+# DynamoDB takes 100 items in one transaction: the counter, and each id's identity and its portal id's item.
+IDS_PER_TRANSACTION = 49
+IDENTITIES = "RID"  # the portal's resource ids: partition clinic#RID
+PORTAL_ID = "p#"  # of the sort keys there: the item of a portal id (MIS ids sort before "p": "-" and digits)
 DIGESTS = "DG"  # a clinic's digests and dirty marks: partition clinic#DG
 MARK = "mark#"
 # A dirty mark of another import is cleared only once it is older than any attempt at an import can run
@@ -382,22 +389,86 @@ class SyncedRecords:
 
     # -- the portal's stable resource ids ----------------------------------------------------------
 
+    def _identities(self, clinic_id: str) -> tuple[dict[int, int], set[int]]:
+        """({MIS resource id: portal id} of every identity, the portal ids whose `p#` item is stored):
+        one strongly consistent query of the partition."""
+        portal_ids, indexed = {}, set()
+        for item in self._query(f"{clinic_id}#{IDENTITIES}", "sk, portal_id"):
+            sort_key = item["sk"]["S"]
+            if sort_key.startswith(PORTAL_ID):
+                indexed.add(int(sort_key[len(PORTAL_ID) :]))
+            else:
+                portal_ids[int(sort_key)] = int(item["portal_id"]["N"])
+        return portal_ids, indexed
+
     def resource_ids(self, clinic_id: str) -> dict[int, int]:
         """{MIS resource id: portal resource id} of every resource the clinic ever imported."""
-        model = self.tables.identities
-        return {int(i.sk): int(i.portal_id) for i in model.query(f"{clinic_id}#RID", consistent_read=True)}
+        paginator = self.backend.dynamodb.get_paginator("query")
+        pages = paginator.paginate(
+            TableName=self.table,
+            KeyConditionExpression="pk = :pk AND sk < :p",  # the identities, not the p# items after them
+            ExpressionAttributeValues={":pk": {"S": f"{clinic_id}#{IDENTITIES}"}, ":p": {"S": PORTAL_ID}},
+            ProjectionExpression="sk, portal_id",
+            ConsistentRead=True,
+        )
+        return {int(i["sk"]["S"]): int(i["portal_id"]["N"]) for page in pages for i in page["Items"]}
 
     def resources_with_ids(self, clinic_id: str) -> list[tuple[int, Resource]]:
         """The clinic's current resources, each with its portal id, in no particular order."""
         portal_ids = self.resource_ids(clinic_id)
         return [(portal_ids[r.id], r) for r in self.all(clinic_id, RESOURCES) if r.id in portal_ids]
 
+    def _mis_id(self, clinic_id: str, portal_id: int) -> int | None:
+        """The MIS id of a portal id: its `p#` item, or (an identity written before those) the identity."""
+        partition = {"S": f"{clinic_id}#{IDENTITIES}"}
+        found = self.backend.dynamodb.get_item(
+            TableName=self.table,
+            Key={"pk": partition, "sk": {"S": f"{PORTAL_ID}{portal_id}"}},
+            ProjectionExpression="mis_id",
+            ConsistentRead=True,
+        ).get("Item")
+        if found is not None:
+            return int(found["mis_id"]["N"])
+        paginator = self.backend.dynamodb.get_paginator("query")
+        pages = paginator.paginate(
+            TableName=self.table,
+            KeyConditionExpression="pk = :pk AND sk < :p",
+            FilterExpression="portal_id = :id",
+            ExpressionAttributeValues={":pk": partition, ":p": {"S": PORTAL_ID}, ":id": {"N": str(portal_id)}},
+            ProjectionExpression="sk",
+            ConsistentRead=True,
+        )
+        return next((int(i["sk"]["S"]) for page in pages for i in page["Items"]), None)
+
+    def resource(self, clinic_id: str, portal_id: int) -> Resource | None:
+        """The clinic's current resource of a portal id (None if it has none, or the MIS dropped it): two
+        GetItems, where `resources_with_ids` reads every resource and every identity of the clinic."""
+        mis_id = self._mis_id(clinic_id, portal_id)
+        if mis_id is None:
+            return None
+        key = str(mis_id)
+        for wanted in (_key(clinic_id, RESOURCES, key), _legacy_key(clinic_id, RESOURCES, key)):
+            item = self.backend.dynamodb.get_item(
+                TableName=self.table, Key=wanted, ProjectionExpression="d", ConsistentRead=True
+            ).get("Item")
+            if item is not None:  # the layout with positions first, as `all` prefers it
+                return typing.cast(Resource, from_content(RESOURCES, json.loads(item["d"]["S"])))
+        return None
+
     def assign_resource_ids(self, clinic_id: str, mis_ids: Sequence[int]) -> None:
-        """Give resources seen for the first time their portal ids: the counter and the ids move together,
-        so a failure half-way neither burns ids nor leaves a resource without one."""
-        clinics, identities = self.tables.clinics, self.tables.identities
-        for start in range(0, len(mis_ids), IDS_PER_TRANSACTION):
-            chunk = mis_ids[start : start + IDS_PER_TRANSACTION]
+        """Give every resource of `mis_ids` (those of an import, in its order) seen for the first time its
+        portal id; and the `p#` items identities written before those lack (each only ever says what its
+        identity says, so it is put as it is). A new identity, its `p#` item and the counter move together
+        in one transaction, so a failure half-way neither burns ids nor leaves a resource without one."""
+        known, indexed = self._identities(clinic_id)
+        new = list(dict.fromkeys(mis_id for mis_id in mis_ids if mis_id not in known))
+        missing = [(mis_id, portal_id) for mis_id, portal_id in known.items() if portal_id not in indexed]
+        if missing:
+            requests = (put_request(self._portal_id_item(clinic_id, *pair)) for pair in missing)
+            write_all(self.backend.bulk, self.table, requests, self.parallelism, self.backend.retry)
+        clinics, identities, portal_ids = self.tables.clinics, self.tables.identities, self.tables.portal_ids
+        for start in range(0, len(new), IDS_PER_TRANSACTION):
+            chunk = new[start : start + IDS_PER_TRANSACTION]
             for _ in range(self.backend.retry.conflict_attempts):
                 seen = int(clinics.get(clinic_id, consistent_read=True).next_resource_id or 0)
                 try:
@@ -408,14 +479,25 @@ class SyncedRecords:
                             condition=clinics.next_resource_id == seen,
                         )
                         for offset, mis_id in enumerate(chunk, start=1):
-                            identity = identities(f"{clinic_id}#RID", str(mis_id), portal_id=seen + offset)
+                            partition = f"{clinic_id}#{IDENTITIES}"
+                            identity = identities(partition, str(mis_id), portal_id=seen + offset)
                             write.save(identity, condition=identities.sk.does_not_exist())
+                            by_portal_id = portal_ids(partition, f"{PORTAL_ID}{seen + offset}", mis_id=mis_id)
+                            write.save(by_portal_id, condition=portal_ids.sk.does_not_exist())
                     break
                 except TransactWriteError as exc:
                     if exc.cause_response_code != "TransactionCanceledException":
                         raise
             else:
                 raise busy()
+
+    @staticmethod
+    def _portal_id_item(clinic_id: str, mis_id: int, portal_id: int) -> Item:
+        return {
+            "pk": {"S": f"{clinic_id}#{IDENTITIES}"},
+            "sk": {"S": f"{PORTAL_ID}{portal_id}"},
+            "mis_id": {"N": str(mis_id)},
+        }
 
     def items_of(self, clinic_id: str, section: Section[Any], records: Iterable[SyncedRecord]) -> Iterator[Item]:
         """The items the records would be stored as (for a benchmark's raw baseline of the same writes)."""
