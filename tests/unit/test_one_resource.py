@@ -13,6 +13,7 @@ import pytest
 from mediexchange.records import Clinic, Resource
 from mediexchange.store import Store
 
+from bench.units import Units
 from tests.unit.conftest import call_import, call_portal, document
 
 DAY = dt.date.today() + dt.timedelta(days=10)
@@ -152,17 +153,18 @@ def identity_items(dynamodb: Any, store: Store, clinic_id: str) -> list[dict[str
 
 
 def identity_pairs(dynamodb: Any, store: Store, clinic_id: str) -> list[tuple[str, str]]:
-    """(sort key, portal id or MIS id) of every item of the clinic's identity partition."""
+    """(sort key, portal id or MIS id, "" for neither) of every item of the clinic's identity partition."""
     items = identity_items(dynamodb, store, clinic_id)
-    return sorted((i["sk"]["S"], (i["portal_id"] if "portal_id" in i else i["mis_id"])["N"]) for i in items)
+    return sorted((i["sk"]["S"], i.get("portal_id", i.get("mis_id", {"N": ""}))["N"]) for i in items)
 
 
 def test_each_identity_has_its_portal_ids_item_written_with_it(
     store: Store, clinic: Clinic, ids: dict[int, int], dynamodb: Any
 ) -> None:
-    # Then beside each identity (sort key: the MIS id) is its portal id's item (p#, the MIS id), no other
+    # Then beside each identity (sort key: the MIS id) is its portal id's item (p#, the MIS id), and the mark
+    # that every identity has one, no other
     pairs = identity_pairs(dynamodb, store, clinic.clinic_id)
-    assert pairs == [("501", "1"), ("502", "2"), ("p#1", "501"), ("p#2", "502")]
+    assert pairs == [("#p", ""), ("501", "1"), ("502", "2"), ("p#1", "501"), ("p#2", "502")]
 
 
 def test_identities_from_before_the_portal_id_items_are_found_and_given_them_by_the_next_import(
@@ -171,7 +173,7 @@ def test_identities_from_before_the_portal_id_items_are_found_and_given_them_by_
     # Given a stack from before the p# items: the identities alone
     table = store.settings.records_table
     for item in identity_items(dynamodb, store, clinic.clinic_id):
-        if item["sk"]["S"].startswith("p#"):
+        if item["sk"]["S"].startswith("p#") or item["sk"]["S"] == "#p":
             dynamodb.delete_item(TableName=table, Key={"pk": item["pk"], "sk": item["sk"]})
     # When the portal asks for a resource, and for one that does not exist
     # Then it finds the first by its identity (a query of the identities), and still not the other
@@ -181,10 +183,31 @@ def test_identities_from_before_the_portal_id_items_are_found_and_given_them_by_
     sent = '<Resources><r id="501" name="Иванова А. А." time_step="30" group_id="1"/><r id="503" name="Орлов" time_step="10"/></Resources>'
     assert call_import(document(sent))[0] == 200
     pairs = identity_pairs(dynamodb, store, clinic.clinic_id)
-    assert pairs == [("501", "1"), ("502", "2"), ("503", "3"), ("p#1", "501"), ("p#2", "502"), ("p#3", "503")]
+    assert pairs == [
+        ("#p", ""),
+        ("501", "1"),
+        ("502", "2"),
+        ("503", "3"),
+        ("p#1", "501"),
+        ("p#2", "502"),
+        ("p#3", "503"),
+    ]
     calls.made.clear()
     assert store.records.resource(clinic.clinic_id, 3) == Resource(id=503, name="Орлов", time_step=10)
     assert [operation for operation, _ in calls.made] == ["GetItem", "GetItem"]
+
+
+def test_an_import_reads_the_identities_and_their_mark_not_the_portal_ids_items(
+    store: Store, clinic: Clinic, ids: dict[int, int]
+) -> None:
+    # Given the clinic's two resources with their identities, p# items and mark, and the store's reads counted
+    units = Units(store.settings.records_table)
+    store.instrument("before-parameter-build.*.*", units.before)
+    store.instrument("after-call.*.*", units.after)
+    # When the same Resources are imported again
+    assert call_import(document(SETUP))[0] == 200
+    # Then of the identity partition it read the two identities and the mark, not the two p# items
+    assert units.tallies[(store.settings.records_table, "RID", "read")].items == 3
 
 
 def test_a_bad_booking_body_is_refused_before_anything_is_read(

@@ -13,7 +13,8 @@ the digest of every leaf (`sync.Buckets`), and the dirty marks of imports under 
 partition `clinic#RID`: the portal's stable id of each MIS resource (sort key: the MIS id) and, written in
 the same transaction, the MIS id of each portal id (sort key: `p#` and the portal id), by which the portal
 finds one resource without reading them all. Identities written before those (none carry `p#` items) are
-still found, and an import that sends Resources adds what they lack.
+still found, and the next import that sends Resources adds what they lack, then puts the mark `#p` that
+says none lacks one (read with the identities: an import never reads the `p#` items again).
 """
 
 from __future__ import annotations
@@ -45,6 +46,9 @@ SHARDS = {Storage.FEW: 1, Storage.BY_RESOURCE: 32}
 IDS_PER_TRANSACTION = 49
 IDENTITIES = "RID"  # the portal's resource ids: partition clinic#RID
 PORTAL_ID = "p#"  # of the sort keys there: the item of a portal id (MIS ids sort before "p": "-" and digits)
+# The mark that every identity there has its p# item (sorting before the MIS ids: read with them): new
+# identities are written with theirs, those from before are given theirs once, and then it is put.
+INDEXED = "#p"
 DIGESTS = "DG"  # a clinic's digests and dirty marks: partition clinic#DG
 MARK = "mark#"
 # A dirty mark of another import is cleared only once it is older than any attempt at an import can run
@@ -389,29 +393,24 @@ class SyncedRecords:
 
     # -- the portal's stable resource ids ----------------------------------------------------------
 
-    def _identities(self, clinic_id: str) -> tuple[dict[int, int], set[int]]:
-        """({MIS resource id: portal id} of every identity, the portal ids whose `p#` item is stored):
-        one strongly consistent query of the partition."""
-        portal_ids, indexed = {}, set()
-        for item in self._query(f"{clinic_id}#{IDENTITIES}", "sk, portal_id"):
-            sort_key = item["sk"]["S"]
-            if sort_key.startswith(PORTAL_ID):
-                indexed.add(int(sort_key[len(PORTAL_ID) :]))
-            else:
-                portal_ids[int(sort_key)] = int(item["portal_id"]["N"])
-        return portal_ids, indexed
-
-    def resource_ids(self, clinic_id: str) -> dict[int, int]:
-        """{MIS resource id: portal resource id} of every resource the clinic ever imported."""
+    def _identities(self, clinic_id: str) -> tuple[dict[int, int], bool]:
+        """({MIS resource id: portal id} of every identity, whether every one has its `p#` item): one
+        strongly consistent query of the identities and the mark that says so, never of the `p#` items."""
         paginator = self.backend.dynamodb.get_paginator("query")
         pages = paginator.paginate(
             TableName=self.table,
-            KeyConditionExpression="pk = :pk AND sk < :p",  # the identities, not the p# items after them
+            KeyConditionExpression="pk = :pk AND sk < :p",  # the mark and the identities, before the p# items
             ExpressionAttributeValues={":pk": {"S": f"{clinic_id}#{IDENTITIES}"}, ":p": {"S": PORTAL_ID}},
             ProjectionExpression="sk, portal_id",
             ConsistentRead=True,
         )
-        return {int(i["sk"]["S"]): int(i["portal_id"]["N"]) for page in pages for i in page["Items"]}
+        items = [item for page in pages for item in page["Items"]]
+        portal_ids = {int(i["sk"]["S"]): int(i["portal_id"]["N"]) for i in items if i["sk"]["S"] != INDEXED}
+        return portal_ids, len(items) > len(portal_ids)
+
+    def resource_ids(self, clinic_id: str) -> dict[int, int]:
+        """{MIS resource id: portal resource id} of every resource the clinic ever imported."""
+        return self._identities(clinic_id)[0]
 
     def resources_with_ids(self, clinic_id: str) -> list[tuple[int, Resource]]:
         """The clinic's current resources, each with its portal id, in no particular order."""
@@ -460,12 +459,15 @@ class SyncedRecords:
         portal id; and the `p#` items identities written before those lack (each only ever says what its
         identity says, so it is put as it is). A new identity, its `p#` item and the counter move together
         in one transaction, so a failure half-way neither burns ids nor leaves a resource without one."""
-        known, indexed = self._identities(clinic_id)
+        known, complete = self._identities(clinic_id)
         new = list(dict.fromkeys(mis_id for mis_id in mis_ids if mis_id not in known))
-        missing = [(mis_id, portal_id) for mis_id, portal_id in known.items() if portal_id not in indexed]
-        if missing:
+        if not complete:  # once per clinic: its p# items are read and completed, then marked complete
+            partition = f"{clinic_id}#{IDENTITIES}"
+            indexed = {int(i["sk"]["S"][len(PORTAL_ID) :]) for i in self._query(partition, "sk", (PORTAL_ID, "p$"))}
+            missing = [(mis_id, portal_id) for mis_id, portal_id in known.items() if portal_id not in indexed]
             requests = (put_request(self._portal_id_item(clinic_id, *pair)) for pair in missing)
             write_all(self.backend.bulk, self.table, requests, self.parallelism, self.backend.retry)
+            self.backend.dynamodb.put_item(TableName=self.table, Item={"pk": {"S": partition}, "sk": {"S": INDEXED}})
         clinics, identities, portal_ids = self.tables.clinics, self.tables.identities, self.tables.portal_ids
         for start in range(0, len(new), IDS_PER_TRANSACTION):
             chunk = new[start : start + IDS_PER_TRANSACTION]
