@@ -6,8 +6,10 @@ import datetime as dt
 from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from mediexchange.records import Schedule, Window
-from mediexchange.slots import Interval, free_slots, is_free_run, local_interval
+from mediexchange.slots import Interval, Overlapping, free_slots, is_free_run, local_interval
 
 MOSCOW = ZoneInfo("Europe/Moscow")
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -132,3 +134,34 @@ def test_empty_touching_and_nested_busy_time_takes_exactly_the_slots_it_overlaps
     every = day_slots(window("9:00", "11:00"), step=10)
     assert slots == [s for s in every if not any(s.overlaps(b) for b in busy)]
     assert starts(slots) == ["09:10+0300", "09:20+0300", "09:50+0300", "10:40+0300", "10:50+0300"]
+
+
+EPOCH = dt.datetime(2030, 3, 20, tzinfo=dt.UTC)
+minutes = st.integers(min_value=0, max_value=600)
+spans = st.tuples(minutes, st.integers(min_value=0, max_value=240)).map(
+    lambda pair: Interval(EPOCH + dt.timedelta(minutes=pair[0]), EPOCH + dt.timedelta(minutes=pair[0] + pair[1]))
+)
+
+
+@given(st.dictionaries(st.integers(min_value=1, max_value=10**6), spans, max_size=40), spans)
+def test_the_overlapping_intervals_are_those_a_pass_over_all_of_them_finds(
+    held: dict[int, Interval], busy: Interval
+) -> None:
+    # Given held intervals by key (any lengths, empty ones, touching and nested ones) and one busy interval
+    # When the index is asked which overlap it
+    found = Overlapping(held).of(busy)
+    # Then they are exactly those that overlap it, by key
+    assert found == [(key, interval) for key, interval in sorted(held.items()) if busy.overlaps(interval)]
+
+
+def test_touching_intervals_do_not_overlap_and_a_long_one_is_found_from_far_before() -> None:
+    # Given a long hold from 08:00 to 12:00, and a short one from 12:00 to 12:30
+    def at(hour: float) -> dt.datetime:
+        return EPOCH + dt.timedelta(hours=hour)
+
+    held = {7: Interval(at(8), at(12)), 3: Interval(at(12), at(12.5))}
+    # When 11:30-12:00 and 11:45-12:15 are looked up
+    # Then the first overlaps only the long one (it touches the short one), the second both, by key
+    assert Overlapping(held).of(Interval(at(11.5), at(12))) == [(7, held[7])]
+    assert Overlapping(held).of(Interval(at(11.75), at(12.25))) == [(3, held[3]), (7, held[7])]
+    assert Overlapping({}).of(Interval(at(1), at(2))) == []

@@ -23,7 +23,7 @@ from mediexchange.records import (
     OrderStatus,
     Rejected,
 )
-from mediexchange.slots import Interval, local_interval
+from mediexchange.slots import Interval, Overlapping, local_interval
 from mediexchange.store import Store
 from mediexchange.sync import OrderOutcome, decide_order_change
 from mediexchange.timeutil import epochs_of, zone
@@ -143,6 +143,9 @@ def order_overlap(order: Order, other_id: int, line: int, tz: ZoneInfo) -> Issue
     return Issue("overlaps_order", message, line, "Orders", str(order.id))
 
 
+Clash = tuple[int, Appointment, Interval, int, Interval]
+
+
 def double_bookings(store: Store, clinic_id: str, appointments: Sequence[Appointment], tz: ZoneInfo) -> list[Issue]:
     """A warning for every new or changed appointment on time a portal order holds: a double booking."""
     if not appointments:
@@ -151,36 +154,32 @@ def double_bookings(store: Store, clinic_id: str, appointments: Sequence[Appoint
     for appointment in appointments:
         by_resource.setdefault(appointment.resource_id, []).append(appointment)
 
-    def of_resource(resource_id: int, booked: list[Appointment]) -> list[Issue]:
+    # (resource, appointment, its time, order, the order's time) of each overlap
+    def clashes_of(resource_id: int, booked: list[Appointment]) -> list[Clash]:
         days = [a.start.date() for a in booked]
-        held = store.orders.held(clinic_id, resource_id, min(days), max(days))
-        clashes = [
-            (appointment, busy, order_id, interval)
+        held = Overlapping(store.orders.held(clinic_id, resource_id, min(days), max(days)))
+        return [
+            (resource_id, appointment, busy, order_id, interval)
             for appointment in booked
             for busy in [local_interval(appointment.start, appointment.duration, tz)]
-            for order_id, interval in sorted(held.items())
-            if busy.overlaps(interval)
-        ]
-        # The MIS's own record of an order it accepted (same resource, start and duration) is the
-        # normal confirmation, not a double booking.
-        exact = {order_id for _, busy, order_id, interval in clashes if busy == interval}
-        accepted = {
-            order.id
-            for order in (store.orders.get_many(clinic_id, exact) if exact else {}).values()
-            if order.status is OrderStatus.ACCEPTED
-        }
-        return [
-            Issue(
-                "overlaps_order",
-                f"appointment {appointment.key} ({describe(busy, tz)}) overlaps portal order {order_id} "
-                f"({describe(interval, tz)}) on resource {resource_id}",
-                appointment.line,
-                "Appointments",
-                appointment.key,
-            )
-            for appointment, busy, order_id, interval in clashes
-            if not (busy == interval and order_id in accepted)
+            for order_id, interval in held.of(busy)
         ]
 
     with ThreadPoolExecutor(max_workers=store.settings.store_parallelism) as pool:
-        return [issue for issues in pool.map(lambda item: of_resource(*item), by_resource.items()) for issue in issues]
+        clashes = [clash for found in pool.map(lambda item: clashes_of(*item), by_resource.items()) for clash in found]
+    # The MIS's own record of an order it accepted (same resource, start and duration) is the normal
+    # confirmation, not a double booking: the statuses of those orders, all resources' at once.
+    exact = {order_id for _, _, busy, order_id, interval in clashes if busy == interval}
+    statuses = store.orders.statuses(clinic_id, exact) if exact else {}
+    return [
+        Issue(
+            "overlaps_order",
+            f"appointment {appointment.key} ({describe(busy, tz)}) overlaps portal order {order_id} "
+            f"({describe(interval, tz)}) on resource {resource_id}",
+            appointment.line,
+            "Appointments",
+            appointment.key,
+        )
+        for resource_id, appointment, busy, order_id, interval in clashes
+        if not (busy == interval and statuses.get(order_id) is OrderStatus.ACCEPTED)
+    ]

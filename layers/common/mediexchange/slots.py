@@ -11,11 +11,14 @@ from __future__ import annotations
 
 import bisect
 import datetime as dt
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from typing import Generic, TypeVar
 from zoneinfo import ZoneInfo
 
 from mediexchange.records import Schedule, Window
+
+K = TypeVar("K")
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -25,6 +28,25 @@ class Interval:
 
     def overlaps(self, other: Interval) -> bool:
         return self.start < other.end and other.start < self.end
+
+
+class Overlapping(Generic[K]):
+    """Intervals by key, indexed by their starts to find those that overlap a given one: such an interval
+    starts before its end, and after its start less the longest interval's length. A resource's hundreds
+    of imported appointments against its held orders cost a bisection each, not a pass over all of them."""
+
+    def __init__(self, intervals: Mapping[K, Interval]) -> None:
+        self.by_start = sorted(intervals.items(), key=lambda pair: pair[1].start)
+        self.starts = [interval.start for _, interval in self.by_start]
+        self.longest = max((i.end - i.start for i in intervals.values()), default=dt.timedelta(0))
+
+    def of(self, wanted: Interval) -> list[tuple[K, Interval]]:
+        """(key, interval) of each interval that overlaps `wanted`, by key."""
+        if not self.starts:
+            return []
+        first = bisect.bisect_right(self.starts, wanted.start - self.longest)
+        last = bisect.bisect_left(self.starts, wanted.end)
+        return sorted(pair for pair in self.by_start[first:last] if wanted.overlaps(pair[1]))
 
 
 def instant(day: dt.date, minutes: int, tz: ZoneInfo) -> dt.datetime:
