@@ -19,6 +19,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
@@ -596,41 +597,54 @@ def through_make_run(work: Path) -> None:
         server.wait(timeout=20)
 
 
-def main() -> None:
-    from mediexchange.config import Settings
-    from mediexchange.store import Store
-
+@contextmanager
+def bench_store() -> Iterator[dict[str, str]]:
+    """The store the figures are measured on, its environment set in os.environ (and given): the one
+    DYNAMODB_ENDPOINT_URL names, or a local moto server (`bench.store`, as `make run`'s), stopped after."""
     given = os.environ.get("DYNAMODB_ENDPOINT_URL")
     local = None
     if given:
         endpoint, queue_url = given, os.environ.get("IMPORT_QUEUE_URL", "")
     else:
         local = subprocess.Popen(
-            [PYTHON, "-m", "bench.store"], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
+            [PYTHON, "-m", "bench.store"],
+            cwd=ROOT,
+            env={**os.environ, "PYTHONPATH": env_for("", "")["PYTHONPATH"]},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
         )
         assert local.stdout is not None
         endpoint, queue_url = local.stdout.readline().strip(), local.stdout.readline().strip()
     env = env_for(endpoint, queue_url)
     os.environ.update(env)
-    store = Store(Settings.from_env())  # as the functions build theirs, from the environment just set
-    started = time.time()
     try:
-        with tempfile.TemporaryDirectory() as folder:
-            work = Path(folder)
-            if os.environ.get("BENCH_SKIP_PARSE_AND_COLD") != "1":  # for a quick look at the clinics alone
-                print("parse + validate ...", flush=True)
-                parse_figures(document(BIG, "BENCH"))
-                print("cold imports ...", flush=True)
-                cold_import_figures(env)
-            only = os.environ.get("BENCH_CLINICS", "typical,big").split(",")
-            for clinic in (c for c in (TYPICAL, BIG) if c.name in only):
-                clinic_figures(store, clinic, work)
-            if not given and os.environ.get("BENCH_SKIP_MAKE_RUN") != "1":
-                print("big document through make run ...", flush=True)
-                through_make_run(work)
+        yield env
     finally:
         if local is not None:
             local.terminate()
+
+
+def main() -> None:
+    from mediexchange.config import Settings
+    from mediexchange.store import Store
+
+    given = os.environ.get("DYNAMODB_ENDPOINT_URL")
+    started = time.time()
+    with bench_store() as env, tempfile.TemporaryDirectory() as folder:
+        store = Store(Settings.from_env())  # as the functions build theirs, from the environment just set
+        work = Path(folder)
+        if os.environ.get("BENCH_SKIP_PARSE_AND_COLD") != "1":  # for a quick look at the clinics alone
+            print("parse + validate ...", flush=True)
+            parse_figures(document(BIG, "BENCH"))
+            print("cold imports ...", flush=True)
+            cold_import_figures(env)
+        only = os.environ.get("BENCH_CLINICS", "typical,big").split(",")
+        for clinic in (c for c in (TYPICAL, BIG) if c.name in only):
+            clinic_figures(store, clinic, work)
+        if not given and os.environ.get("BENCH_SKIP_MAKE_RUN") != "1":
+            print("big document through make run ...", flush=True)
+            through_make_run(work)
     print()
     machine = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
     took = f"{time.time() - started:.0f} s"

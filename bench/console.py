@@ -11,8 +11,6 @@ hundred rejected (1,000 errors listed, spread over the 16 MB document), which wr
 from __future__ import annotations
 
 import base64
-import os
-import subprocess
 import sys
 import threading
 import time
@@ -175,15 +173,9 @@ class _Context:
 
 def main() -> None:
     """Standalone: a store of its own, the big clinic imported and its orders seeded, then the pages."""
-    from bench.__main__ import PYTHON, ROOT, env_for, seed_orders
+    from bench.__main__ import bench_store, seed_orders
 
-    local = subprocess.Popen(
-        [PYTHON, "-m", "bench.store"], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
-    )
-    try:
-        assert local.stdout is not None
-        endpoint, queue_url = local.stdout.readline().strip(), local.stdout.readline().strip()
-        os.environ.update(env_for(endpoint, queue_url))
+    with bench_store():
         from mediexchange import importing
         from mediexchange.config import Settings
         from mediexchange.store import Store
@@ -206,8 +198,6 @@ def main() -> None:
             own = seconds - (waiting or 0.0)
             besides = f"  (+ {waiting * 1000:.0f} ms reading the waiting orders)" if waiting is not None else ""
             print(f"  {figure.ljust(width)}  {own * 1000:7.0f} ms  {verdict}{besides}")
-    finally:
-        local.terminate()
 
 
 if __name__ == "__main__":

@@ -12,38 +12,20 @@ names, in `make bench`'s environment.
 from __future__ import annotations
 
 import os
-import subprocess
 import tempfile
 import time
 from pathlib import Path
 
-from bench.__main__ import PYTHON, ROOT, env_for, import_once, item_sizes, read, seed_orders, slots_figures
+from bench.__main__ import bench_store, import_once, item_sizes, read, seed_orders, slots_figures
 from bench.generate import BIG, document
 
 
 def main() -> None:
-    given = os.environ.get("DYNAMODB_ENDPOINT_URL")
-    local = None
-    if given:
-        endpoint, queue_url = given, os.environ.get("IMPORT_QUEUE_URL", "")
-    else:
-        local = subprocess.Popen(
-            [PYTHON, "-m", "bench.store"],
-            cwd=ROOT,
-            env={**os.environ, "PYTHONPATH": env_for("", "")["PYTHONPATH"]},
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-            text=True,
-        )
-        assert local.stdout is not None
-        endpoint, queue_url = local.stdout.readline().strip(), local.stdout.readline().strip()
-    os.environ.update(env_for(endpoint, queue_url))
+    with bench_store():
+        from mediexchange.config import Settings
+        from mediexchange.store import Store
 
-    from mediexchange.config import Settings
-    from mediexchange.store import Store
-
-    store = Store(Settings.from_env())
-    try:
+        store = Store(Settings.from_env())
         key = f"BENCH-SLOTS-{int(time.time())}"
         made = store.clinics.create("big clinic", "Europe/Moscow", key)
         with tempfile.TemporaryDirectory() as folder:
@@ -54,9 +36,6 @@ def main() -> None:
             import_once(path, item_sizes(store, made.clinic_id, read(path.read_bytes(), made.timezone)))
         for _ in range(int(os.environ.get("BENCH_RUNS", "3"))):
             slots_figures(store, made.clinic_id, made.timezone)
-    finally:
-        if local is not None:
-            local.terminate()
 
 
 if __name__ == "__main__":
