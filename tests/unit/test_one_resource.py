@@ -4,7 +4,6 @@ clinic, with the answers and the 404s as before; and a bad booking body is refus
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import threading
 from typing import Any
@@ -15,17 +14,8 @@ from mediexchange.store import Store
 
 from bench.units import Units
 from tests.unit.conftest import call_import, call_portal, document
+from tests.unit.test_portal import ISO, SETUP
 
-DAY = dt.date.today() + dt.timedelta(days=10)
-D, ISO = DAY.strftime("%d.%m.%Y"), DAY.isoformat()
-SETUP = f"""<ResourceGroups><rg id="1" name="Терапевты"/></ResourceGroups>
-<Resources>
-<r id="501" name="Иванова А. А." time_step="30" group_id="1"/>
-<r id="502" name="Петров" time_step="20"/>
-</Resources>
-<Schedules>
-<s id="1" date="{D}" resource_id="501"><time_rules w_start="9:00" w_end="10:00"/></s>
-</Schedules>"""
 IVANOVA = Resource(id=501, name="Иванова А. А.", time_step=30, group_id=1, pos=0)
 PETROV = Resource(id=502, name="Петров", time_step=20, group_id=None, pos=0)
 PATIENT = {"name1": "Смирнова", "phone": "+7 (912) 345-67-89"}
@@ -90,8 +80,10 @@ def test_the_slots_answer_reads_no_resource_but_the_one_asked_for(
     calls.made.clear()
     # When the portal asks for the free slots of resource 501
     status, body = slots(clinic.clinic_id, str(ids[501]))
-    # Then they are its slots, and no Records partition was read whole but the resource's busy time by index
-    assert (status, [s["start"][11:16] for s in body["slots"]]) == (200, ["09:00", "09:30"])
+    # Then they are its slots (09:00-12:00, a break 10:30-11:00), and no Records partition was read whole but
+    # the resource's busy time by index
+    starts = ["09:00", "09:30", "10:00", "11:00", "11:30"]
+    assert (status, [s["start"][11:16] for s in body["slots"]]) == (200, starts)
     reads = sorted((operation, partition) for operation, partition in calls.made if "#" in partition)
     assert reads == sorted(
         [
