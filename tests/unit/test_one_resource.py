@@ -109,6 +109,17 @@ def test_a_portal_id_the_clinic_never_gave_is_the_404_it_always_was(
         assert call_portal("POST", f"/portal/clinics/{clinic.clinic_id}/orders", booking) == not_found(message)
 
 
+def test_a_portal_id_the_clinic_never_gave_is_known_absent_from_two_getitems(
+    store: Store, clinic: Clinic, ids: dict[int, int], calls: Calls
+) -> None:
+    calls.made.clear()
+    # When the portal asks for a portal id the clinic has not given
+    found = store.records.resource(clinic.clinic_id, 3)
+    # Then there is none, known from the missing p# item and the mark that every identity has one: no query
+    assert found is None
+    assert calls.made == [("GetItem", f"{clinic.clinic_id}#RID")] * 2
+
+
 def test_a_resource_the_mis_dropped_keeps_its_id_and_is_404(store: Store, clinic: Clinic, ids: dict[int, int]) -> None:
     # Given a later import that sends 502 alone
     assert call_import(document('<Resources><r id="502" name="Петров" time_step="20"/></Resources>'))[0] == 200

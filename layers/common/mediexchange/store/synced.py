@@ -418,16 +418,21 @@ class SyncedRecords:
         return [(portal_ids[r.id], r) for r in self.all(clinic_id, RESOURCES) if r.id in portal_ids]
 
     def _mis_id(self, clinic_id: str, portal_id: int) -> int | None:
-        """The MIS id of a portal id: its `p#` item, or (an identity written before those) the identity."""
+        """The MIS id of a portal id: its `p#` item; without one, none if the mark says every identity has
+        its item, else (identities written before those) the identity found by a query."""
         partition = {"S": f"{clinic_id}#{IDENTITIES}"}
-        found = self.backend.dynamodb.get_item(
-            TableName=self.table,
-            Key={"pk": partition, "sk": {"S": f"{PORTAL_ID}{portal_id}"}},
-            ProjectionExpression="mis_id",
-            ConsistentRead=True,
-        ).get("Item")
+
+        def get(sort_key: str, projection: str) -> Item | None:
+            key = {"pk": partition, "sk": {"S": sort_key}}
+            asked = {"TableName": self.table, "Key": key, "ProjectionExpression": projection, "ConsistentRead": True}
+            item: Item | None = self.backend.dynamodb.get_item(**asked).get("Item")
+            return item
+
+        found = get(f"{PORTAL_ID}{portal_id}", "mis_id")
         if found is not None:
             return int(found["mis_id"]["N"])
+        if get(INDEXED, "sk") is not None:
+            return None
         paginator = self.backend.dynamodb.get_paginator("query")
         pages = paginator.paginate(
             TableName=self.table,
