@@ -180,11 +180,11 @@ def test_a_key_checked_before_the_body_is_not_looked_up_again(store: Store, clin
     assert len(read) == 1
 
 
-def test_a_form_whose_xml_fields_carry_two_keys_is_the_clinic_of_the_document_imported(
+def test_a_form_with_two_xml_fields_imports_the_first_the_one_whose_key_was_checked(
     store: Store, clinic: Clinic
 ) -> None:
-    # Given a form whose first xml field (past the window) carries the sample's key, and whose last, the
-    # document the form's reading keeps, another clinic's
+    # Given a form whose first xml field (past the window) carries the sample's key, and whose second another
+    # clinic's document
     other_key = "0F0F0F0F-1111-2222-3333-444455556666"
     other = store.clinics.create("Other clinic", "Europe/Moscow", other_key)
     theirs = padded(f'<MediExchange ClientKey="{other_key}">')
@@ -193,9 +193,10 @@ def test_a_form_whose_xml_fields_carry_two_keys_is_the_clinic_of_the_document_im
     )
     # When it is imported
     status, result, _ = call_import(body, "application/x-www-form-urlencoded")
-    # Then the document imported is the other clinic's, under its own key: the first field's clinic is not taken for it
+    # Then the first field is the document, as the first part of a name is in a multipart body: the sample
+    # clinic's, under the key checked on the body's first bytes; the other clinic gets nothing
     assert (status, result.get("status")) == (200, "ok"), error_of(result)
-    assert (store.records.all(other.clinic_id, GROUPS), store.records.all(clinic.clinic_id, GROUPS)) == (
+    assert (store.records.all(clinic.clinic_id, GROUPS), store.records.all(other.clinic_id, GROUPS)) == (
         [Group(1, "Терапия")],
         [],
     )

@@ -95,9 +95,13 @@ def media_type(event: BaseProxyEvent) -> tuple[str, dict[str, str]]:
 
 
 def form_fields(body: bytes) -> dict[str, bytes]:
+    """A url-encoded form's fields; the first of a name counts, as in a multipart body, and as the ClientKey
+    check on the body's first bytes reads the xml field (`check_key_first`)."""
     # latin-1 maps every byte to one character and back: percent-decoded values stay raw bytes.
-    pairs = parse_qsl(body.decode("latin-1"), keep_blank_values=True, encoding="latin-1")
-    return {name: value.encode("latin-1") for name, value in pairs}
+    fields: dict[str, bytes] = {}
+    for name, value in parse_qsl(body.decode("latin-1"), keep_blank_values=True, encoding="latin-1"):
+        fields.setdefault(name, value.encode("latin-1"))
+    return fields
 
 
 def _mime(data: bytes) -> email.message.EmailMessage:
