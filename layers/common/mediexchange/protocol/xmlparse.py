@@ -107,8 +107,14 @@ def _prepare(data: bytes, fallback_encoding: str | None) -> _Prepared:
         data = declaration.group() + data[:start] + data[declaration.end() :]
         declaration_lines = 1 + declaration.group().count(b"\n")
     declared = _declared_encoding(declaration)
-    encoding = declared or ("UTF-8" if bom else fallback_encoding or None)
+    encoding = _chosen_encoding(declared, bom, fallback_encoding)
     return _Prepared(data, encoding, declared is not None, shifted, shifted_columns, declaration_lines)
+
+
+def _chosen_encoding(declared: str | None, bom: bool, fallback_encoding: str | None) -> str | None:
+    """The declaration's encoding, else UTF-8 after a byte-order mark (a declaration of another encoding
+    after one wins: SPEC §3), else the request's charset; None for XML's default, UTF-8."""
+    return declared or ("UTF-8" if bom else fallback_encoding or None)
 
 
 def _declared_encoding(declaration: re.Match[bytes] | None) -> str | None:
@@ -129,7 +135,7 @@ def document_encoding(data: bytes, fallback_encoding: str | None = None) -> str 
     start = len(UTF8_BOM) if data.startswith(UTF8_BOM) else 0
     space = _LEADING_SPACE.match(data, start)
     declared = _declared_encoding(_DECLARATION.match(data, space.end() if space else start))
-    return declared or ("UTF-8" if start else fallback_encoding or None)
+    return _chosen_encoding(declared, start > 0, fallback_encoding)
 
 
 def _checked(data: bytes, fallback_encoding: str | None) -> _Prepared:
