@@ -417,21 +417,20 @@ class SyncedRecords:
         portal_ids = self.resource_ids(clinic_id)
         return [(portal_ids[r.id], r) for r in self.all(clinic_id, RESOURCES) if r.id in portal_ids]
 
+    def _get(self, key: Item, projection: str) -> Item | None:
+        """One item's projected attributes, strongly consistent; None if there is no such item."""
+        asked = {"TableName": self.table, "Key": key, "ProjectionExpression": projection, "ConsistentRead": True}
+        item: Item | None = self.backend.dynamodb.get_item(**asked).get("Item")
+        return item
+
     def _mis_id(self, clinic_id: str, portal_id: int) -> int | None:
         """The MIS id of a portal id: its `p#` item; without one, none if the mark says every identity has
         its item, else (identities written before those) the identity found by a query."""
         partition = {"S": f"{clinic_id}#{IDENTITIES}"}
-
-        def get(sort_key: str, projection: str) -> Item | None:
-            key = {"pk": partition, "sk": {"S": sort_key}}
-            asked = {"TableName": self.table, "Key": key, "ProjectionExpression": projection, "ConsistentRead": True}
-            item: Item | None = self.backend.dynamodb.get_item(**asked).get("Item")
-            return item
-
-        found = get(f"{PORTAL_ID}{portal_id}", "mis_id")
+        found = self._get({"pk": partition, "sk": {"S": f"{PORTAL_ID}{portal_id}"}}, "mis_id")
         if found is not None:
             return int(found["mis_id"]["N"])
-        if get(INDEXED, "sk") is not None:
+        if self._get({"pk": partition, "sk": {"S": INDEXED}}, "sk") is not None:
             return None
         paginator = self.backend.dynamodb.get_paginator("query")
         pages = paginator.paginate(
@@ -452,9 +451,7 @@ class SyncedRecords:
             return None
         key = str(mis_id)
         for wanted in (_key(clinic_id, RESOURCES, key), _legacy_key(clinic_id, RESOURCES, key)):
-            item = self.backend.dynamodb.get_item(
-                TableName=self.table, Key=wanted, ProjectionExpression="d", ConsistentRead=True
-            ).get("Item")
+            item = self._get(wanted, "d")
             if item is not None:  # the layout with positions first, as `all` prefers it
                 return typing.cast(Resource, from_content(RESOURCES, json.loads(item["d"]["S"])))
         return None
